@@ -1,0 +1,325 @@
+"""`python -m knowledge build`: documents in, a fresh store swapped in atomically.
+
+Every document is parsed before anything is written, so a malformed one fails the build
+with its file, line and reason and the previous store stays as it was. The new store is
+written beside the live one (a new SQLite file, or a new PostgreSQL schema) and swapped in
+with one atomic step, so a running assistant never sees a half-built store.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import time
+import uuid
+from collections import Counter
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from pathlib import Path
+
+import yaml
+from sqlalchemy import create_engine, inspect, select, text
+from sqlalchemy.engine import make_url
+from sqlalchemy.orm import Session
+
+from knowledge import model, pipeline, settings
+from knowledge.environment import PG_SCHEMA, is_sqlite
+from knowledge.parser import DocumentError, ParsedDocument, parse_document
+from knowledge.vocabulary import Vocabulary, load_vocabulary
+
+DOCUMENT_SUFFIXES = (".txt", ".md")
+
+
+@dataclass
+class BuildReport:
+    """What a build did."""
+
+    url: str
+    built: bool
+    documents: int = 0
+    sections: int = 0
+    passages: int = 0
+    terms: int = 0
+    mentions: int = 0
+    seconds: float = 0.0
+
+
+class BuildError(RuntimeError):
+    """The build could not complete; the previous store is untouched."""
+
+
+def source_files(sources_dir: Path) -> list[Path]:
+    """The documents to ingest: the clinic's guide first, then the rest by name."""
+    if not sources_dir.is_dir():
+        raise BuildError(f"{sources_dir}: sources folder not found")
+    files = sorted(
+        p for p in sources_dir.iterdir() if p.is_file() and p.suffix in DOCUMENT_SUFFIXES
+    )
+    files.sort(key=lambda p: p.name != settings.PRIMARY_DOCUMENT)
+    if not files:
+        raise BuildError(f"{sources_dir}: no documents (*.txt, *.md) to build from")
+    return files
+
+
+def _inputs_hash(docs: list[ParsedDocument], extra_files: list[Path]) -> str:
+    digest = hashlib.sha256(model.SCHEMA_VERSION.encode())
+    for doc in docs:
+        digest.update(doc.file.name.encode() + b"\0" + doc.text.encode())
+    for path in extra_files:
+        digest.update(path.read_bytes())
+    return digest.hexdigest()
+
+
+def _live_inputs_hash(url: str) -> str | None:
+    engine = _engine_for(url, PG_SCHEMA)
+    try:
+        with engine.connect() as conn:
+            if not inspect(conn).has_table("store_info", schema=_schema_of(url)):
+                return None
+            row = conn.execute(
+                select(model.StoreInfo.value).where(model.StoreInfo.key == "inputs_hash")
+            ).first()
+            return row[0] if row else None
+    finally:
+        engine.dispose()
+
+
+def _schema_of(url: str) -> str | None:
+    return None if is_sqlite(url) else PG_SCHEMA
+
+
+def _engine_for(url: str, schema: str):  # type: ignore[no-untyped-def]
+    if is_sqlite(url):
+        return create_engine(url, future=True)
+    return create_engine(
+        url, future=True, execution_options={"schema_translate_map": {None: schema}}
+    )
+
+
+def load_topics(path: Path) -> dict[str, dict[str, str]]:
+    """The topics file: document file name -> topic key -> section title."""
+    with open(path, encoding="utf-8") as handle:
+        return yaml.safe_load(handle) or {}
+
+
+def build_store(
+    url: str | None = None,
+    sources_dir: Path | None = None,
+    vocabulary_file: Path | None = None,
+    topics_file: Path | None = None,
+    force: bool = False,
+) -> BuildReport:
+    """Build the knowledge store from the sources, unless it is already up to date."""
+    started = time.perf_counter()
+    url = url or settings.database_url()
+    vocab_path = vocabulary_file or settings.VOCABULARY_FILE
+    topics_path = topics_file or settings.TOPICS_FILE
+    docs = [parse_document(p) for p in source_files(sources_dir or settings.SOURCES_DIR)]
+    inputs_hash = _inputs_hash(docs, [vocab_path, topics_path, settings.ENTITY_PATTERNS_FILE])
+    if not force and _live_inputs_hash(url) == inputs_hash:
+        return BuildReport(url=url, built=False, seconds=time.perf_counter() - started)
+
+    vocabulary = load_vocabulary(vocab_path)
+    topics = load_topics(topics_path)
+    report = BuildReport(url=url, built=True)
+    if is_sqlite(url):
+        _build_sqlite(url, docs, vocabulary, topics, inputs_hash, report)
+    else:
+        _build_postgres(url, docs, vocabulary, topics, inputs_hash, report)
+    report.seconds = time.perf_counter() - started
+    return report
+
+
+def _build_sqlite(
+    url: str,
+    docs: list[ParsedDocument],
+    vocabulary: Vocabulary,
+    topics: dict[str, dict[str, str]],
+    inputs_hash: str,
+    report: BuildReport,
+) -> None:
+    database = make_url(url).database
+    if not database or database == ":memory:":
+        raise BuildError("the SQLite knowledge store needs a file path")
+    live = Path(database)
+    live.parent.mkdir(parents=True, exist_ok=True)
+    staging = live.with_name(f"{live.name}.building-{uuid.uuid4().hex[:8]}")
+    engine = create_engine(f"sqlite:///{staging}", future=True)
+    try:
+        model.Base.metadata.create_all(engine)
+        with Session(engine) as session, session.begin():
+            _populate(session, docs, vocabulary, topics, inputs_hash, report)
+        engine.dispose()
+        os.replace(staging, live)
+    finally:
+        engine.dispose()
+        staging.unlink(missing_ok=True)
+
+
+def _build_postgres(
+    url: str,
+    docs: list[ParsedDocument],
+    vocabulary: Vocabulary,
+    topics: dict[str, dict[str, str]],
+    inputs_hash: str,
+    report: BuildReport,
+) -> None:
+    staging, retired = f"{PG_SCHEMA}_building", f"{PG_SCHEMA}_retired"
+    engine = _engine_for(url, staging)
+    try:
+        with engine.begin() as conn:
+            conn.execute(text(f'DROP SCHEMA IF EXISTS "{staging}" CASCADE'))
+            conn.execute(text(f'CREATE SCHEMA "{staging}"'))
+            model.Base.metadata.create_all(conn)
+        with Session(engine) as session, session.begin():
+            _populate(session, docs, vocabulary, topics, inputs_hash, report)
+        with engine.begin() as conn:  # DDL is transactional: readers see old or new
+            conn.execute(text(f'DROP SCHEMA IF EXISTS "{retired}" CASCADE'))
+            if inspect(conn).has_schema(PG_SCHEMA):  # type: ignore[attr-defined]
+                conn.execute(text(f'ALTER SCHEMA "{PG_SCHEMA}" RENAME TO "{retired}"'))
+            conn.execute(text(f'ALTER SCHEMA "{staging}" RENAME TO "{PG_SCHEMA}"'))
+            conn.execute(text(f'DROP SCHEMA IF EXISTS "{retired}" CASCADE'))
+    finally:
+        engine.dispose()
+
+
+def _populate(
+    session: Session,
+    docs: list[ParsedDocument],
+    vocabulary: Vocabulary,
+    topics: dict[str, dict[str, str]],
+    inputs_hash: str,
+    report: BuildReport,
+) -> None:
+    nlp = pipeline.load()
+    terms = {t.name: model.Term(kind=t.kind, name=t.name) for t in vocabulary.terms}
+    for vterm in vocabulary.terms:
+        for phrase in vterm.synonyms:
+            session.add(model.Synonym(term=terms[vterm.name], phrase=phrase.lower()))
+    session.add_all(terms.values())
+
+    sections_by_doc: dict[str, list[model.Section]] = {}
+    direct: dict[tuple[str, int], Counter[str]] = {}
+    built_at = datetime.now(timezone.utc).replace(tzinfo=None)
+    for position, doc in enumerate(docs):
+        row = model.Document(
+            file=doc.file.name,
+            title=doc.title,
+            content_hash=hashlib.sha256(doc.text.encode()).hexdigest(),
+            built_at=built_at,
+            position=position,
+        )
+        session.add(row)
+        sections = []
+        for parsed in doc.sections:
+            section = model.Section(
+                document=row,
+                number=parsed.number,
+                title=parsed.title,
+                body=parsed.body,
+                line=parsed.line,
+            )
+            sections.append(section)
+            title_doc = nlp(parsed.title)
+            body_doc = nlp(parsed.body)
+            for i, sentence in enumerate(body_doc.sents):
+                lemma_text = " ".join(
+                    pipeline.lemmas(title_doc, nlp) + pipeline.lemmas(sentence.as_doc(), nlp)
+                )
+                section.passages.append(
+                    model.Passage(position=i, text=sentence.text.strip(), lemmas=lemma_text)
+                )
+                report.passages += 1
+            counts: Counter[str] = Counter(e.ent_id_ for e in body_doc.ents)
+            in_title = {e.ent_id_ for e in title_doc.ents}
+            counts.update(in_title)
+            direct[(doc.file.name, parsed.number)] = counts
+            for name, count in counts.items():
+                session.add(
+                    model.Mention(
+                        term=terms[name],
+                        section=section,
+                        count=count,
+                        in_title=int(name in in_title),
+                    )
+                )
+                report.mentions += 1
+        session.add_all(sections)
+        sections_by_doc[doc.file.name] = sections
+        report.documents += 1
+        report.sections += len(sections)
+
+    _link_related(session, vocabulary, terms, sections_by_doc, direct, report)
+    _link_topics(session, topics, sections_by_doc)
+    report.terms = len(terms)
+    session.add_all(
+        [
+            model.StoreInfo(key="schema_version", value=model.SCHEMA_VERSION),
+            model.StoreInfo(key="inputs_hash", value=inputs_hash),
+            model.StoreInfo(key="build_id", value=uuid.uuid4().hex),
+            model.StoreInfo(key="built_at", value=built_at.isoformat()),
+        ]
+    )
+
+
+def _link_related(
+    session: Session,
+    vocabulary: Vocabulary,
+    terms: dict[str, model.Term],
+    sections_by_doc: dict[str, list[model.Section]],
+    direct: dict[tuple[str, int], Counter[str]],
+    report: BuildReport,
+) -> None:
+    """A term the guide never names answers through its related terms' sections."""
+    for vterm in vocabulary.terms:
+        for file, sections in sections_by_doc.items():
+            for section in sections:
+                counts = direct[(file, section.number)]
+                if counts.get(vterm.name):
+                    continue
+                via = [r for r in vterm.related if counts.get(r)]
+                if not via:
+                    continue
+                title_hit = any(
+                    m.in_title for m in section_mentions(section, terms, via)
+                )
+                session.add(
+                    model.Mention(
+                        term=terms[vterm.name],
+                        section=section,
+                        count=sum(counts[r] for r in via),
+                        in_title=int(title_hit),
+                        via=", ".join(via),
+                    )
+                )
+                report.mentions += 1
+
+
+def section_mentions(
+    section: model.Section, terms: dict[str, model.Term], names: list[str]
+) -> list[model.Mention]:
+    """The direct mentions of the named terms in a section still being built."""
+    wanted = {terms[n] for n in names}
+    return [m for t in wanted for m in t.mentions if m.section is section and m.via is None]
+
+
+def _link_topics(
+    session: Session,
+    topics: dict[str, dict[str, str]],
+    sections_by_doc: dict[str, list[model.Section]],
+) -> None:
+    for file, mapping in topics.items():
+        if file not in sections_by_doc:
+            raise BuildError(f"topics.yml names {file}, which is not among the sources")
+        by_title = {s.title.lower(): s for s in sections_by_doc[file]}
+        for key, title in mapping.items():
+            section = by_title.get(str(title).lower())
+            if section is None:
+                raise BuildError(
+                    f"topics.yml: topic {key!r} names section {title!r}, "
+                    f"which {file} does not have"
+                )
+            session.add(model.Topic(key=key, section=section))
+
+
+__all__ = ["BuildError", "BuildReport", "DocumentError", "build_store", "source_files"]

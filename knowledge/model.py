@@ -1,0 +1,125 @@
+"""The knowledge store's tables.
+
+    Document 1--* Section 1--* Passage        a guide, its numbered items, their sentences
+    Term 1--* Synonym                         the vocabulary's canonical terms
+    Term *--* Section  (through Mention)      which sections name a term, how often
+    Topic *--1 Section                        intent topics ("joint_pain") to sections
+    StoreInfo                                 schema version and build facts
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import (
+    Column,
+    DateTime,
+    ForeignKey,
+    Integer,
+    String,
+    Text,
+    UniqueConstraint,
+)
+from sqlalchemy.orm import declarative_base, relationship
+
+#: Bumped whenever the tables change; a store built by another version is refused.
+SCHEMA_VERSION = "1"
+
+Base = declarative_base()
+
+
+class Document(Base):  # type: ignore[valid-type,misc]
+    """A source document (the clinic's guide) as it was when the store was built."""
+
+    __tablename__ = "documents"
+    id = Column(Integer, primary_key=True)
+    file = Column(String(255), nullable=False, unique=True)
+    title = Column(String(255), nullable=False)
+    content_hash = Column(String(64), nullable=False)
+    built_at = Column(DateTime, nullable=False, default=datetime.utcnow)
+    position = Column(Integer, nullable=False)
+    sections = relationship(
+        "Section", back_populates="document", order_by="Section.number"
+    )
+
+
+class Section(Base):  # type: ignore[valid-type,misc]
+    """A numbered item of a document; number 0 is the introduction."""
+
+    __tablename__ = "sections"
+    __table_args__ = (UniqueConstraint("document_id", "number"),)
+    id = Column(Integer, primary_key=True)
+    document_id = Column(Integer, ForeignKey("documents.id"), nullable=False, index=True)
+    number = Column(Integer, nullable=False)
+    title = Column(String(255), nullable=False)
+    body = Column(Text, nullable=False)
+    line = Column(Integer, nullable=False)
+    document = relationship("Document", back_populates="sections")
+    passages = relationship(
+        "Passage", back_populates="section", order_by="Passage.position"
+    )
+
+
+class Passage(Base):  # type: ignore[valid-type,misc]
+    """A sentence of a section, with the lemmas that search ranks it by."""
+
+    __tablename__ = "passages"
+    id = Column(Integer, primary_key=True)
+    section_id = Column(Integer, ForeignKey("sections.id"), nullable=False, index=True)
+    position = Column(Integer, nullable=False)
+    text = Column(Text, nullable=False)
+    lemmas = Column(Text, nullable=False)
+    section = relationship("Section", back_populates="passages")
+
+
+class Term(Base):  # type: ignore[valid-type,misc]
+    """A canonical vocabulary term: an injection type, a condition or a body area."""
+
+    __tablename__ = "terms"
+    id = Column(Integer, primary_key=True)
+    kind = Column(String(32), nullable=False, index=True)
+    name = Column(String(128), nullable=False, unique=True)
+    synonyms = relationship("Synonym", back_populates="term")
+    mentions = relationship("Mention", back_populates="term")
+
+
+class Synonym(Base):  # type: ignore[valid-type,misc]
+    """Another way to say a term."""
+
+    __tablename__ = "synonyms"
+    id = Column(Integer, primary_key=True)
+    term_id = Column(Integer, ForeignKey("terms.id"), nullable=False, index=True)
+    phrase = Column(String(128), nullable=False, index=True)
+    term = relationship("Term", back_populates="synonyms")
+
+
+class Mention(Base):  # type: ignore[valid-type,misc]
+    """A term named in a section: directly, or through a related term."""
+
+    __tablename__ = "mentions"
+    __table_args__ = (UniqueConstraint("term_id", "section_id"),)
+    id = Column(Integer, primary_key=True)
+    term_id = Column(Integer, ForeignKey("terms.id"), nullable=False, index=True)
+    section_id = Column(Integer, ForeignKey("sections.id"), nullable=False, index=True)
+    count = Column(Integer, nullable=False)
+    in_title = Column(Integer, nullable=False, default=0)
+    via = Column(String(128), nullable=True)
+    term = relationship("Term", back_populates="mentions")
+    section = relationship("Section")
+
+
+class Topic(Base):  # type: ignore[valid-type,misc]
+    """An intent topic and the section that answers it."""
+
+    __tablename__ = "topics"
+    key = Column(String(64), primary_key=True)
+    section_id = Column(Integer, ForeignKey("sections.id"), nullable=False)
+    section = relationship("Section")
+
+
+class StoreInfo(Base):  # type: ignore[valid-type,misc]
+    """Facts about the store itself (schema version, build time)."""
+
+    __tablename__ = "store_info"
+    key = Column(String(64), primary_key=True)
+    value = Column(Text, nullable=False)

@@ -1,0 +1,257 @@
+"""The read API of the knowledge store. Every function takes the session first.
+
+Results are plain dataclasses, safe to use after the session has closed.
+"""
+
+from __future__ import annotations
+
+import threading
+from dataclasses import dataclass
+
+from sqlalchemy import func, inspect, select
+from sqlalchemy.exc import OperationalError, ProgrammingError
+from sqlalchemy.orm import Session, joinedload
+
+from knowledge import model, pipeline
+from knowledge.search import BM25
+from knowledge.vocabulary import project_vocabulary
+
+REBUILD_HINT = "run `make knowledge` (python -m knowledge build)"
+
+
+class StoreNotReady(RuntimeError):
+    """The store is missing, empty or from another schema version."""
+
+
+@dataclass(frozen=True)
+class SectionRef:
+    """A section with its document, as the actions cite it."""
+
+    document: str
+    file: str
+    number: int
+    title: str
+    body: str
+
+    def citation(self) -> dict[str, object]:
+        """The section as the reply contract lists it."""
+        return {"document": self.document, "number": self.number, "title": self.title}
+
+
+@dataclass(frozen=True)
+class SearchHit:
+    """A ranked passage."""
+
+    section: SectionRef
+    passage: str
+    score: float
+
+
+def _ref(section: model.Section) -> SectionRef:
+    return SectionRef(
+        document=section.document.title,
+        file=section.document.file,
+        number=section.number,
+        title=section.title,
+        body=section.body,
+    )
+
+
+def _sections() -> select:  # type: ignore[valid-type]
+    return select(model.Section).options(joinedload(model.Section.document))
+
+
+def check_store(session: Session) -> dict[str, str]:
+    """Raise StoreNotReady unless the store is built, current and not empty."""
+    try:
+        if not inspect(session.connection()).has_table("store_info"):
+            raise StoreNotReady(f"the knowledge store has not been built: {REBUILD_HINT}")
+        info = dict(session.execute(select(model.StoreInfo.key, model.StoreInfo.value)).all())
+    except (OperationalError, ProgrammingError) as exc:
+        raise StoreNotReady(f"the knowledge store cannot be read ({exc.orig}): {REBUILD_HINT}")
+    if info.get("schema_version") != model.SCHEMA_VERSION:
+        raise StoreNotReady(
+            f"the knowledge store has schema {info.get('schema_version')!r}, this code "
+            f"needs {model.SCHEMA_VERSION!r}: {REBUILD_HINT}"
+        )
+    if not session.scalar(select(func.count(model.Section.id))):
+        raise StoreNotReady(f"the knowledge store is empty: {REBUILD_HINT}")
+    return info
+
+
+def all_sections(session: Session) -> list[SectionRef]:
+    """Every section, documents in build order, sections by number."""
+    rows = session.scalars(
+        _sections().join(model.Document).order_by(model.Document.position, model.Section.number)
+    ).all()
+    return [_ref(s) for s in rows]
+
+
+def section_by_number(
+    session: Session, number: int, document_file: str | None = None
+) -> SectionRef | None:
+    """A section by its number, in the given document (the first document by default)."""
+    query = _sections().join(model.Document).where(model.Section.number == number)
+    if document_file:
+        query = query.where(model.Document.file == document_file)
+    section = session.scalars(query.order_by(model.Document.position)).first()
+    return _ref(section) if section else None
+
+
+def section_for_topic(session: Session, topic: str) -> SectionRef | None:
+    """The section that answers an intent topic ("joint_pain")."""
+    section = session.scalars(
+        _sections().join(model.Topic).where(model.Topic.key == topic)
+    ).first()
+    return _ref(section) if section else None
+
+
+def topic_of_section(session: Session, section: SectionRef) -> str | None:
+    """The first topic key a section answers, for buttons that offer it."""
+    return session.scalar(
+        select(model.Topic.key)
+        .join(model.Section)
+        .join(model.Document)
+        .where(model.Section.number == section.number, model.Document.file == section.file)
+        .order_by(model.Topic.key)
+    )
+
+
+def find_term(session: Session, phrase: str) -> model.Term | None:
+    """The term a phrase names: its canonical name or one of its synonyms."""
+    phrase = phrase.strip().lower()
+    term = session.scalars(select(model.Term).where(func.lower(model.Term.name) == phrase)).first()
+    if term is None:
+        term = session.scalars(
+            select(model.Term).join(model.Synonym).where(model.Synonym.phrase == phrase)
+        ).first()
+    return term
+
+
+def sections_for_term(session: Session, phrase: str) -> list[SectionRef]:
+    """The sections about a term, most specific first (named in the title, then most
+    mentions, then direct before related, then in document order)."""
+    term = find_term(session, phrase)
+    if term is None:
+        return []
+    rows = session.execute(
+        select(model.Section, model.Mention)
+        .join(model.Mention, model.Mention.section_id == model.Section.id)
+        .join(model.Document)
+        .options(joinedload(model.Section.document))
+        .where(model.Mention.term_id == term.id)
+        .order_by(
+            model.Mention.in_title.desc(),
+            model.Mention.via.is_not(None),
+            model.Mention.count.desc(),
+            model.Document.position,
+            model.Section.number,
+        )
+    ).all()
+    return [_ref(section) for section, _ in rows]
+
+
+def related_sections(session: Session, section: SectionRef, limit: int = 3) -> list[SectionRef]:
+    """Other numbered sections that share the most terms with this one."""
+    own = select(model.Mention.term_id).join(model.Section).join(model.Document).where(
+        model.Section.number == section.number,
+        model.Document.file == section.file,
+        model.Mention.via.is_(None),
+    )
+    shared = func.count(model.Mention.term_id)
+    rows = session.execute(
+        select(model.Section, shared)
+        .join(model.Mention, model.Mention.section_id == model.Section.id)
+        .join(model.Document)
+        .options(joinedload(model.Section.document))
+        .where(
+            model.Mention.term_id.in_(own),
+            model.Mention.via.is_(None),
+            model.Section.number > 0,
+            ~((model.Section.number == section.number) & (model.Document.file == section.file)),
+        )
+        .group_by(model.Section.id)
+        .order_by(shared.desc(), model.Section.number)
+        .limit(limit)
+    ).all()
+    return [_ref(s) for s, _ in rows]
+
+
+class _PassageIndex:
+    """BM25 over every passage, rebuilt when the store's build id changes."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._build_id: str | None = None
+        self._bm25: BM25 | None = None
+        self._passages: list[tuple[SectionRef, str]] = []
+
+    def get(self, session: Session) -> tuple[BM25, list[tuple[SectionRef, str]]]:
+        build_id = session.scalar(
+            select(model.StoreInfo.value).where(model.StoreInfo.key == "build_id")
+        )
+        with self._lock:
+            if self._bm25 is None or build_id != self._build_id:
+                rows = session.scalars(
+                    select(model.Passage).options(
+                        joinedload(model.Passage.section).joinedload(model.Section.document)
+                    )
+                ).all()
+                self._passages = [(_ref(p.section), p.text) for p in rows]
+                self._bm25 = BM25([p.lemmas.split() for p in rows])
+                self._build_id = build_id
+            return self._bm25, self._passages
+
+
+_INDEX = _PassageIndex()
+
+
+def query_terms(text: str) -> list[str]:
+    """The lemmas a query is ranked by, expanded with the vocabulary terms it names
+    (their canonical names and related terms: "knee" also looks for "joint")."""
+    nlp = pipeline.load()
+    doc = nlp(text[:2000])
+    vocabulary = project_vocabulary()
+    words = []
+    for word in pipeline.lemmas(doc, nlp):
+        if word in vocabulary.search_ignore:
+            continue
+        words.append(word)
+        words.extend(vocabulary.search_synonyms.get(word, ()))
+    for entity in doc.ents:
+        term = vocabulary.term(entity.ent_id_)
+        if term is None:
+            continue
+        for name in (term.name, *term.related):
+            words.extend(pipeline.lemmas(nlp(name), nlp))
+    return words
+
+
+def search(session: Session, text: str, limit: int = 5) -> list[SearchHit]:
+    """Passages ranked by BM25 for a free-text question, best first, score > 0."""
+    words = query_terms(text)
+    if not words:
+        return []
+    bm25, passages = _INDEX.get(session)
+    scored = sorted(
+        zip(bm25.scores(words), range(len(passages))), key=lambda pair: (-pair[0], pair[1])
+    )
+    return [
+        SearchHit(section=passages[i][0], passage=passages[i][1], score=round(score, 4))
+        for score, i in scored[:limit]
+        if score > 0
+    ]
+
+
+def search_sections(session: Session, text: str, limit: int = 3) -> list[SearchHit]:
+    """Like search, but one hit per section (its best passage)."""
+    seen: set[tuple[str, int]] = set()
+    hits = []
+    for hit in search(session, text, limit=50):
+        key = (hit.section.file, hit.section.number)
+        if key not in seen:
+            seen.add(key)
+            hits.append(hit)
+        if len(hits) == limit:
+            break
+    return hits

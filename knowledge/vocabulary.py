@@ -1,0 +1,233 @@
+"""The medical vocabulary and the files generated from it.
+
+`knowledge/vocabulary.yml` is the single source of truth; from it come the spaCy entity
+ruler patterns (`knowledge/entity_patterns.jsonl`) and the Rasa synonyms and lookup tables
+(`data/nlu/lookups/vocabulary.yml`). `python -m knowledge generate` writes both;
+`generated_files()` gives their expected contents, so a test can tell when they are stale.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import dataclass, field
+from functools import lru_cache
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from knowledge import settings
+
+ENTITY_KINDS = ("injection_type", "condition", "body_area")
+_TOKEN = re.compile(r"[a-z0-9]+|[^\sa-z0-9]")
+
+
+@dataclass(frozen=True)
+class Term:
+    """A canonical medical term with its synonyms and related terms."""
+
+    kind: str
+    name: str
+    synonyms: tuple[str, ...] = ()
+    related: tuple[str, ...] = ()
+
+    @property
+    def phrases(self) -> tuple[str, ...]:
+        """The canonical name followed by every synonym, lowercased."""
+        return (self.name.lower(), *(s.lower() for s in self.synonyms))
+
+
+@dataclass(frozen=True)
+class RedFlagKind:
+    """A kind of red-flag symptom with the patterns that report it."""
+
+    name: str
+    reply: str
+    patterns: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class Vocabulary:
+    """Everything `vocabulary.yml` holds, validated."""
+
+    terms: tuple[Term, ...]
+    red_flags: tuple[RedFlagKind, ...]
+    negations: tuple[str, ...]
+    general_question: tuple[str, ...]
+    first_person_report: tuple[str, ...]
+    search_synonyms: dict[str, tuple[str, ...]] = field(default_factory=dict)
+    search_ignore: frozenset[str] = frozenset()
+    by_name: dict[str, Term] = field(default_factory=dict, compare=False)
+
+    def term(self, name: str) -> Term | None:
+        """The term with this canonical name (case-insensitive), if any."""
+        return self.by_name.get(name.lower())
+
+
+class VocabularyError(ValueError):
+    """The vocabulary file is not well formed."""
+
+
+def _as_strings(value: Any, where: str) -> tuple[str, ...]:
+    if value is None:
+        return ()
+    if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+        raise VocabularyError(f"{where}: expected a list of strings")
+    return tuple(value)
+
+
+def parse_vocabulary(raw: dict[str, Any]) -> Vocabulary:
+    """Validate the YAML structure of a vocabulary and build its dataclasses."""
+    terms: list[Term] = []
+    for kind in ENTITY_KINDS:
+        entries = (raw.get("terms") or {}).get(kind) or {}
+        for name, spec in entries.items():
+            spec = spec or {}
+            terms.append(
+                Term(
+                    kind=kind,
+                    name=str(name),
+                    synonyms=_as_strings(spec.get("synonyms"), f"{kind}.{name}"),
+                    related=_as_strings(spec.get("related"), f"{kind}.{name}.related"),
+                )
+            )
+    by_name = {t.name.lower(): t for t in terms}
+    for t in terms:
+        for r in t.related:
+            if r.lower() not in by_name:
+                raise VocabularyError(f"{t.kind}.{t.name}: unknown related term {r!r}")
+
+    flags = []
+    for name, spec in (raw.get("red_flags") or {}).items():
+        patterns = _as_strings(spec.get("patterns"), f"red_flags.{name}")
+        for p in patterns:
+            try:
+                re.compile(p)
+            except re.error as exc:
+                raise VocabularyError(f"red_flags.{name}: bad pattern {p!r}: {exc}")
+        reply = spec.get("reply", "emergency")
+        if reply not in ("emergency", "crisis"):
+            raise VocabularyError(f"red_flags.{name}: reply must be emergency or crisis")
+        flags.append(RedFlagKind(name=str(name), reply=reply, patterns=patterns))
+
+    rules = raw.get("red_flag_rules") or {}
+    return Vocabulary(
+        terms=tuple(terms),
+        red_flags=tuple(flags),
+        negations=_as_strings(rules.get("negations"), "red_flag_rules.negations"),
+        general_question=_as_strings(rules.get("general_question"), "general_question"),
+        first_person_report=_as_strings(
+            rules.get("first_person_report"), "first_person_report"
+        ),
+        search_synonyms={
+            str(k).lower(): _as_strings(v, f"search_synonyms.{k}")
+            for k, v in (raw.get("search_synonyms") or {}).items()
+        },
+        search_ignore=frozenset(
+            w.lower() for w in _as_strings(raw.get("search_ignore"), "search_ignore")
+        ),
+        by_name=by_name,
+    )
+
+
+def load_vocabulary(path: Path | None = None) -> Vocabulary:
+    """Read and validate a vocabulary file (the project's by default)."""
+    with open(path or settings.VOCABULARY_FILE, encoding="utf-8") as handle:
+        return parse_vocabulary(yaml.safe_load(handle) or {})
+
+
+@lru_cache(maxsize=1)
+def project_vocabulary() -> Vocabulary:
+    """The project's vocabulary, read once per process."""
+    return load_vocabulary()
+
+
+def tokens(phrase: str) -> list[str]:
+    """Split a lowercase phrase the way spaCy's English tokenizer splits these terms."""
+    return _TOKEN.findall(phrase.lower())
+
+
+def _plural_forms(word: str) -> list[str]:
+    if not word.isalpha() or len(word) < 3 or word.endswith("s"):
+        return [word]
+    if word.endswith("y") and word[-2] not in "aeiou":
+        return [word, word[:-1] + "ies"]
+    return [word, word + "s", word + "es"]
+
+
+def entity_patterns(vocabulary: Vocabulary) -> list[dict[str, Any]]:
+    """Entity-ruler patterns: one per phrase, the last word also matching its plural."""
+    patterns = []
+    seen: set[tuple[str, str]] = set()
+    for term in vocabulary.terms:
+        for phrase in term.phrases:
+            words = tokens(phrase)
+            if not words or (term.kind, phrase) in seen:
+                continue
+            seen.add((term.kind, phrase))
+            pattern: list[dict[str, Any]] = [{"LOWER": w} for w in words[:-1]]
+            forms = _plural_forms(words[-1])
+            last: dict[str, Any] = (
+                {"LOWER": forms[0]} if len(forms) == 1 else {"LOWER": {"IN": forms}}
+            )
+            pattern.append(last)
+            patterns.append({"label": term.kind, "pattern": pattern, "id": term.name})
+    return patterns
+
+
+def rasa_lookups(vocabulary: Vocabulary) -> dict[str, Any]:
+    """Rasa training data: a synonym block per term and a lookup table per kind."""
+    nlu: list[dict[str, Any]] = []
+    for term in vocabulary.terms:
+        others = [s.lower() for s in term.synonyms if s.lower() != term.name.lower()]
+        if others:
+            nlu.append({"synonym": term.name, "examples": _examples(others)})
+    for kind in ENTITY_KINDS:
+        phrases = sorted(
+            {p for t in vocabulary.terms if t.kind == kind for p in t.phrases}
+        )
+        nlu.append({"lookup": kind, "examples": _examples(phrases)})
+    return {"version": "3.1", "nlu": nlu}
+
+
+def _examples(items: list[str]) -> str:
+    return "".join(f"- {item}\n" for item in items)
+
+
+class _LiteralDumper(yaml.SafeDumper):
+    pass
+
+
+def _literal_str(dumper: yaml.SafeDumper, value: str) -> yaml.ScalarNode:
+    style = "|" if "\n" in value else None
+    return dumper.represent_scalar("tag:yaml.org,2002:str", value, style=style)
+
+
+_LiteralDumper.add_representer(str, _literal_str)
+
+GENERATED_HEADER = (
+    "# Generated from knowledge/vocabulary.yml by `python -m knowledge generate`.\n"
+    "# Do not edit: edit the vocabulary and regenerate.\n"
+)
+
+
+def generated_files(vocabulary: Vocabulary | None = None) -> dict[Path, str]:
+    """The generated files' paths and the contents they should have."""
+    vocab = vocabulary or load_vocabulary()
+    patterns = "".join(json.dumps(p, sort_keys=True) + "\n" for p in entity_patterns(vocab))
+    lookups = GENERATED_HEADER + yaml.dump(
+        rasa_lookups(vocab), Dumper=_LiteralDumper, sort_keys=False, allow_unicode=True
+    )
+    return {settings.ENTITY_PATTERNS_FILE: patterns, settings.RASA_LOOKUPS_FILE: lookups}
+
+
+def write_generated_files() -> list[Path]:
+    """(Re)write the generated files; returns the paths that changed."""
+    changed = []
+    for path, content in generated_files().items():
+        if not path.exists() or path.read_text(encoding="utf-8") != content:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.write_text(content, encoding="utf-8")
+            changed.append(path)
+    return changed
