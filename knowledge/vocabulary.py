@@ -54,6 +54,7 @@ class Vocabulary:
     terms: tuple[Term, ...]
     red_flags: tuple[RedFlagKind, ...]
     negations: tuple[str, ...]
+    not_current: tuple[str, ...]
     general_question: tuple[str, ...]
     first_person_report: tuple[str, ...]
     search_synonyms: dict[str, tuple[str, ...]] = field(default_factory=dict)
@@ -116,6 +117,7 @@ def parse_vocabulary(raw: dict[str, Any]) -> Vocabulary:
         terms=tuple(terms),
         red_flags=tuple(flags),
         negations=_as_strings(rules.get("negations"), "red_flag_rules.negations"),
+        not_current=_as_strings(rules.get("not_current"), "red_flag_rules.not_current"),
         general_question=_as_strings(rules.get("general_question"), "general_question"),
         first_person_report=_as_strings(
             rules.get("first_person_report"), "first_person_report"
@@ -156,6 +158,11 @@ def _plural_forms(word: str) -> list[str]:
     return [word, word + "s", word + "es"]
 
 
+def _with_plural(phrase: str) -> list[str]:
+    words = phrase.split(" ")
+    return [" ".join([*words[:-1], form]) for form in _plural_forms(words[-1])]
+
+
 def entity_patterns(vocabulary: Vocabulary) -> list[dict[str, Any]]:
     """Entity-ruler patterns: one per phrase, the last word also matching its plural."""
     patterns = []
@@ -180,7 +187,10 @@ def rasa_lookups(vocabulary: Vocabulary) -> dict[str, Any]:
     """Rasa training data: a synonym block per term and a lookup table per kind."""
     nlu: list[dict[str, Any]] = []
     for term in vocabulary.terms:
-        others = [s.lower() for s in term.synonyms if s.lower() != term.name.lower()]
+        others = sorted(
+            {form for phrase in term.phrases for form in _with_plural(phrase)}
+            - {term.name.lower()}
+        )
         if others:
             nlu.append({"synonym": term.name, "examples": _examples(others)})
     for kind in ENTITY_KINDS:

@@ -1,0 +1,67 @@
+# The clinic assistant. `make run` and `make test` do all the set-up on a fresh machine.
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+
+# Quiet, private runs everywhere: no telemetry, no TensorFlow or deprecation chatter.
+export RASA_TELEMETRY_ENABLED := false
+export TF_CPP_MIN_LOG_LEVEL := 3
+export PYTHONWARNINGS := ignore
+export SQLALCHEMY_SILENCE_UBER_WARNING := 1
+export ACTION_PORT ?= 5055
+export RASA_PORT ?= 5005
+export ACTION_ENDPOINT_URL ?= http://127.0.0.1:$(ACTION_PORT)/webhook
+
+VENV := .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed
+PIPELINE_STAMP := build/spacy-en-clinic/clinic-pipeline.sha256
+
+.PHONY: help install generate pipeline knowledge model run shell test test-fast lint bench clean
+
+help: ## list the targets
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
+
+$(STAMP): requirements.txt requirements-dev.txt constraints.txt
+	@python=$$(scripts/find-python) || exit 1; \
+	echo "using $$python"; \
+	if [ ! -x $(PY) ] || ! $(PY) -c 'import sys; sys.exit(sys.version_info[:2] != (3, 10))'; then \
+		rm -rf $(VENV) && "$$python" -m venv $(VENV); fi
+	$(PY) -m pip install --quiet --upgrade "pip==24.0" "setuptools==70.3.0" "wheel==0.45.1"
+	$(PY) -m pip install --quiet -r requirements-dev.txt -c constraints.txt
+	@touch $(STAMP)
+
+install: $(STAMP) ## create .venv and install pinned dependencies
+
+generate: $(STAMP) ## regenerate spaCy patterns and Rasa lookups from knowledge/vocabulary.yml
+	$(PY) -m knowledge generate
+
+pipeline: $(STAMP) ## build the project's spaCy pipeline (build/spacy-en-clinic)
+	@$(PY) -m knowledge pipeline
+
+knowledge: pipeline ## build the knowledge store from knowledge/sources
+	@$(PY) -m knowledge build
+
+model: knowledge ## train the Rasa model if data, domain, config or vocabulary changed
+	@$(PY) -m bot train
+
+run: model ## install, build, train if needed, and serve on :5005 (actions on :5055)
+	@$(PY) -m bot run
+
+shell: model ## the same, talking in the terminal (rasa shell)
+	@$(PY) -m bot shell
+
+test: model ## everything the tests need, then the whole suite
+	$(PY) -m pytest -q
+
+test-fast: knowledge ## unit tests only (no trained model, no servers)
+	$(PY) -m pytest -q -m "not slow and not e2e"
+
+lint: $(STAMP) ## ruff and mypy
+	$(PY) -m ruff check .
+	$(PY) -m mypy knowledge bot actions
+
+bench: model ## answer quality on the held-out questions (prints figures)
+	$(PY) -m bench.quality
+
+clean: ## remove built things (keeps .venv)
+	rm -rf build models results .pytest_cache .mypy_cache .ruff_cache

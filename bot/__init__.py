@@ -1,0 +1,1 @@
+"""The running assistant: settings, the Rasa-side NLU component and NLG, the command line."""

@@ -1,0 +1,114 @@
+"""The assistant's response generator: domain responses, completed with the reply contract.
+
+Configured in `endpoints.yml` (`nlg: type: bot.nlg.ClinicNLG`). It renders the domain's
+responses like Rasa's own templated generator and in addition
+  - fills `{clinic_phone}`, `{emergency_number}`, `{crisis_line}`, `{clinic_name}` from
+    the environment (bot.settings), so numbers are configured without retraining;
+  - fills `{source_document}`, `{source_number}`, `{source_title}` from the cited section;
+  - completes `custom.answer` (the reply contract) for every response that declares an
+    answer type: intent and confidence of the message being answered, the cited or offered
+    sections, the not-covered category; and adds a button for each offered section.
+It runs inside the Rasa server, so emergency replies need nothing from the action server.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from rasa.core.nlg.response import TemplatedNaturalLanguageGenerator
+from rasa.shared.core.domain import Domain
+from rasa.shared.core.trackers import DialogueStateTracker
+from rasa.utils.endpoints import EndpointConfig
+
+from bot import settings
+
+#: Answer types whose `sections` are the cited ones; the rest list offered sections.
+CITING = {"knowledge"}
+OFFERING = {"knowledge", "overview", "clarify"}
+
+
+def section_button(section: dict[str, Any]) -> dict[str, str]:
+    """A quick-reply button that asks for a section by its topic intent."""
+    return {"title": str(section["title"]), "payload": f"/ask_{section['topic']}"}
+
+
+def contract_section(section: dict[str, Any]) -> dict[str, Any]:
+    """A section as the reply contract lists it."""
+    return {k: section[k] for k in ("document", "number", "title")}
+
+
+def source_values(slots: dict[str, Any]) -> dict[str, Any]:
+    """Template values describing the first cited section."""
+    cited = slots.get("cited_sections") or []
+    if not cited:
+        return {}
+    first = cited[0]
+    return {
+        "source_document": first["document"],
+        "source_number": first["number"],
+        "source_title": first["title"],
+    }
+
+
+def complete_answer(
+    response: dict[str, Any], tracker: DialogueStateTracker, slots: dict[str, Any]
+) -> dict[str, Any]:
+    """Fill the reply contract of a response that declares `custom.answer.type`."""
+    declared = (response.get("custom") or {}).get("answer")
+    if not isinstance(declared, dict) or "type" not in declared:
+        return response
+    kind = declared["type"]
+    intent = tracker.latest_message.intent if tracker.latest_message else {}
+    if not intent.get("name"):
+        # Said before the patient has said anything (the disclaimer at session start):
+        # there is no answer to describe.
+        response.pop("custom", None)
+        return response
+    cited = slots.get("cited_sections") or []
+    offered = slots.get("offered_sections") or []
+    if kind in CITING:
+        sections = cited
+    elif kind in OFFERING:
+        sections = offered
+    else:
+        sections = []
+    response["custom"] = {
+        **response["custom"],
+        "answer": {
+            "type": kind,
+            "sections": [contract_section(s) for s in sections],
+            "category": slots.get("not_covered_category") if kind == "not_covered" else None,
+            "intent": intent.get("name"),
+            "confidence": round(float(intent.get("confidence") or 0.0), 4),
+        },
+    }
+    if kind in OFFERING and offered:
+        response["buttons"] = [*(response.get("buttons") or []), *map(section_button, offered)]
+    return response
+
+
+class ClinicNLG(TemplatedNaturalLanguageGenerator):
+    """Templated responses plus clinic settings and the reply contract."""
+
+    def __init__(
+        self,
+        endpoint_config: EndpointConfig | None = None,
+        domain: Domain | None = None,
+        **_: Any,
+    ) -> None:
+        super().__init__((domain or Domain.empty()).responses)
+
+    async def generate(
+        self,
+        utter_action: str,
+        tracker: DialogueStateTracker,
+        output_channel: str,
+        **kwargs: Any,
+    ) -> dict[str, Any] | None:
+        """Render a response for the tracker's current state."""
+        slots = tracker.current_slot_values()
+        values = {**settings.template_values(), **source_values(slots), **kwargs}
+        response = self.generate_from_slots(utter_action, slots, output_channel, **values)
+        if response is None:
+            return None
+        return complete_answer(response, tracker, slots)

@@ -1,0 +1,158 @@
+"""Start the action server and the Rasa server together; stop both on Ctrl-C.
+
+`python -m bot run` serves REST and socket.io; `python -m bot shell` talks in the terminal.
+Ports come from ACTION_PORT (5055) and RASA_PORT (5005).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Sequence
+
+from bot.training import MODEL_FILE, ROOT
+
+STOP_TIMEOUT = 10.0
+
+
+def action_port() -> int:
+    """The action server's port."""
+    return int(os.environ.get("ACTION_PORT", "5055"))
+
+
+def rasa_port() -> int:
+    """The Rasa server's port."""
+    return int(os.environ.get("RASA_PORT", "5005"))
+
+
+def server_env() -> dict[str, str]:
+    """The environment both servers run with: quiet, private, pointed at each other."""
+    env = dict(os.environ)
+    env.setdefault("RASA_TELEMETRY_ENABLED", "false")
+    env["RASA_TELEMETRY_ENABLED"] = "false"
+    env.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+    env.setdefault("PYTHONWARNINGS", "ignore")
+    env.setdefault("SQLALCHEMY_SILENCE_UBER_WARNING", "1")
+    env.setdefault("ACTION_ENDPOINT_URL", f"http://127.0.0.1:{action_port()}/webhook")
+    return env
+
+
+def action_server_command() -> list[str]:
+    """The command line of the action server (localhost only)."""
+    return [
+        sys.executable, "-m", "rasa_sdk", "--actions", "actions.actions",
+        "--port", str(action_port()),
+    ]
+
+
+def rasa_server_command(extra: Sequence[str] = ()) -> list[str]:
+    """The command line of the Rasa server with the REST and socket.io channels."""
+    return [
+        sys.executable, "-m", "rasa", "run",
+        "--model", str(MODEL_FILE), "--port", str(rasa_port()),
+        "--credentials", "credentials.yml", "--endpoints", "endpoints.yml",
+        *extra,
+    ]
+
+
+def _start(command: list[str]) -> subprocess.Popen[bytes]:
+    # Own process group, so Ctrl-C in the terminal reaches only the supervisor,
+    # which then stops each server in order.
+    return subprocess.Popen(command, cwd=ROOT, env=server_env(), start_new_session=True)  # noqa: S603
+
+
+def _stop(process: subprocess.Popen[bytes]) -> None:
+    if process.poll() is not None:
+        return
+    os.killpg(process.pid, signal.SIGTERM)
+    try:
+        process.wait(STOP_TIMEOUT)
+    except subprocess.TimeoutExpired:
+        os.killpg(process.pid, signal.SIGKILL)
+        process.wait()
+
+
+def wait_until_ready(port: int, timeout: float = 180.0) -> bool:
+    """Wait until the Rasa server on `port` has loaded its model."""
+    deadline = time.monotonic() + timeout
+    url = f"http://127.0.0.1:{port}/status"
+    while time.monotonic() < deadline:
+        try:
+            with urllib.request.urlopen(url, timeout=2) as response:  # noqa: S310
+                if "model_file" in json.loads(response.read() or b"{}"):
+                    return True
+        except (urllib.error.URLError, ConnectionError, ValueError, TimeoutError):
+            pass
+        time.sleep(0.5)
+    return False
+
+
+def _wait_for_action_server(process: subprocess.Popen[bytes], timeout: float = 60) -> None:
+    deadline = time.monotonic() + timeout
+    url = f"http://127.0.0.1:{action_port()}/health"
+    while time.monotonic() < deadline and process.poll() is None:
+        try:
+            with urllib.request.urlopen(url, timeout=2):  # noqa: S310
+                return
+        except (urllib.error.URLError, ConnectionError, TimeoutError):
+            time.sleep(0.3)
+
+
+def run() -> int:
+    """Serve until Ctrl-C (or until a server stops); returns the exit status."""
+    actions = _start(action_server_command())
+    _wait_for_action_server(actions)
+    # --enable-api serves /status, which tells when the model is loaded; the model and
+    # conversation endpoints stay local to this machine in this profile.
+    rasa = _start(rasa_server_command(["--enable-api", "--interface", "127.0.0.1"]))
+    stopping = False
+
+    def _request_stop(signum: int, _frame: object) -> None:
+        nonlocal stopping
+        stopping = True
+
+    signal.signal(signal.SIGINT, _request_stop)
+    signal.signal(signal.SIGTERM, _request_stop)
+    announced = False
+    try:
+        while not stopping:
+            if actions.poll() is not None or rasa.poll() is not None:
+                print("a server stopped unexpectedly; shutting down", file=sys.stderr)
+                return 1
+            if not announced and wait_until_ready(rasa_port(), timeout=0.5):
+                announced = True
+                print(
+                    f"\nassistant ready: REST http://localhost:{rasa_port()}/webhooks/rest/webhook"
+                    f" · socket.io http://localhost:{rasa_port()}/socket.io"
+                    f" · actions http://localhost:{action_port()}  (Ctrl-C stops both)\n",
+                    flush=True,
+                )
+            time.sleep(0.5)
+        return 0
+    finally:
+        print("stopping the Rasa server and the action server...", flush=True)
+        _stop(rasa)
+        _stop(actions)
+        print("stopped.")
+
+
+def shell() -> int:
+    """Talk to the assistant in the terminal (`rasa shell`) with the action server."""
+    actions = _start(action_server_command())
+    _wait_for_action_server(actions)
+    try:
+        command = [
+            sys.executable, "-m", "rasa", "shell", "--model", str(MODEL_FILE),
+            "--endpoints", "endpoints.yml", "--port", str(rasa_port()),
+        ]
+        return subprocess.call(command, cwd=ROOT, env=server_env())  # noqa: S603
+    except KeyboardInterrupt:
+        return 0
+    finally:
+        _stop(actions)

@@ -1,0 +1,52 @@
+"""The clinic's settings, from the environment (see .env.example).
+
+Both servers read them: the Rasa server (phone numbers in replies, message limits) and
+the action server.
+"""
+
+from __future__ import annotations
+
+import os
+
+
+def _env(name: str, default: str) -> str:
+    value = os.environ.get(name, "").strip()
+    return value or default
+
+
+def clinic_name() -> str:
+    """The clinic's name as the assistant says it."""
+    return _env("CLINIC_NAME", "the clinic")
+
+
+def clinic_phone() -> str:
+    """The front desk's phone number, given for call backs and questions."""
+    return _env("CLINIC_PHONE", "(555) 010-4477")
+
+
+def emergency_number() -> str:
+    """The local emergency number."""
+    return _env("EMERGENCY_NUMBER", "911")
+
+
+def crisis_line() -> str:
+    """The suicide and crisis line."""
+    return _env("CRISIS_LINE", "988")
+
+
+def max_message_chars() -> int:
+    """Messages longer than this get a friendly note and are not processed."""
+    try:
+        return max(1, int(_env("MAX_MESSAGE_CHARS", "2000")))
+    except ValueError:
+        return 2000
+
+
+def template_values() -> dict[str, str]:
+    """The values every domain response may use, e.g. `{clinic_phone}`."""
+    return {
+        "clinic_name": clinic_name(),
+        "clinic_phone": clinic_phone(),
+        "emergency_number": emergency_number(),
+        "crisis_line": crisis_line(),
+    }
