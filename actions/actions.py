@@ -6,10 +6,8 @@ What is said lives in domain.yml; rules pick the response from `answer_outcome`.
 from __future__ import annotations
 
 import logging
-from typing import Any
-
 from rasa_sdk import Action, Tracker
-from rasa_sdk.events import ActionExecuted, EventType, SessionStarted, SlotSet
+from rasa_sdk.events import EventType, SlotSet
 from rasa_sdk.executor import CollectingDispatcher
 from rasa_sdk.types import DomainDict
 
@@ -17,10 +15,6 @@ from actions.answers import decide
 from knowledge.environment import session_scope
 
 logger = logging.getLogger(__name__)
-
-#: Slots that outlive a session restart (the not-covered category is for triage).
-CARRIED_OVER = ("not_covered_category",)
-
 
 class ActionAnswer(Action):
     """Answers a question from the knowledge store."""
@@ -58,36 +52,3 @@ class ActionAnswer(Action):
             )
         logger.info("answered intent=%s outcome=%s", intent, answer.outcome)
         return [SlotSet(name, value) for name, value in answer.slots().items()]
-
-
-class ActionSessionStart(Action):
-    """Starts every conversation with the disclaimer."""
-
-    def name(self) -> str:
-        """Action name, as in the domain."""
-        return "action_session_start"
-
-    async def run(
-        self,
-        dispatcher: CollectingDispatcher,
-        tracker: Tracker,
-        domain: DomainDict,
-    ) -> list[EventType]:
-        """Start the session, say the disclaimer, keep the triage slots.
-
-        Args:
-            dispatcher: sends the disclaimer.
-            tracker: the conversation being (re)started.
-            domain: the bot's domain.
-
-        Returns:
-            SessionStarted, carried-over slots, and action_listen.
-        """
-        events: list[EventType] = [SessionStarted()]
-        for slot in CARRIED_OVER:
-            value: Any = tracker.get_slot(slot)
-            if value is not None:
-                events.append(SlotSet(slot, value))
-        dispatcher.utter_message(response="utter_disclaimer")
-        events.append(ActionExecuted("action_listen"))
-        return events

@@ -8,7 +8,10 @@ responses like Rasa's own templated generator and in addition
   - completes `custom.answer` (the reply contract) for every response that declares an
     answer type: intent and confidence of the message being answered, the cited or offered
     sections, the not-covered category; and adds a button for each offered section.
-It runs inside the Rasa server, so emergency replies need nothing from the action server.
+  - opens the first reply of every session with the disclaimer (utter_disclaimer), except
+    an emergency reply, whose guidance must come first.
+It runs inside the Rasa server, so neither the disclaimer nor emergency replies need
+anything from the action server.
 """
 
 from __future__ import annotations
@@ -17,6 +20,7 @@ from typing import Any
 
 from rasa.core.nlg.response import TemplatedNaturalLanguageGenerator
 from rasa.shared.core.domain import Domain
+from rasa.shared.core.events import BotUttered, SessionStarted
 from rasa.shared.core.trackers import DialogueStateTracker
 from rasa.utils.endpoints import EndpointConfig
 
@@ -25,6 +29,24 @@ from bot import settings
 #: Answer types whose `sections` are the cited ones; the rest list offered sections.
 CITING = {"knowledge"}
 OFFERING = {"knowledge", "overview", "clarify"}
+DISCLAIMER = "utter_disclaimer"
+NO_DISCLAIMER_BEFORE = {"emergency"}
+
+
+def said_anything_this_session(tracker: DialogueStateTracker) -> bool:
+    """Whether the bot has spoken since the session started."""
+    for event in reversed(tracker.events):
+        if isinstance(event, BotUttered):
+            return True
+        if isinstance(event, SessionStarted):
+            return False
+    return False
+
+
+def answer_type(response: dict[str, Any]) -> str | None:
+    """The answer type a response declares in `custom.answer.type`, if any."""
+    answer = (response.get("custom") or {}).get("answer")
+    return answer.get("type") if isinstance(answer, dict) else None
 
 
 def section_button(section: dict[str, Any]) -> dict[str, str]:
@@ -54,16 +76,10 @@ def complete_answer(
     response: dict[str, Any], tracker: DialogueStateTracker, slots: dict[str, Any]
 ) -> dict[str, Any]:
     """Fill the reply contract of a response that declares `custom.answer.type`."""
-    declared = (response.get("custom") or {}).get("answer")
-    if not isinstance(declared, dict) or "type" not in declared:
+    kind = answer_type(response)
+    if kind is None:
         return response
-    kind = declared["type"]
     intent = tracker.latest_message.intent if tracker.latest_message else {}
-    if not intent.get("name"):
-        # Said before the patient has said anything (the disclaimer at session start):
-        # there is no answer to describe.
-        response.pop("custom", None)
-        return response
     cited = slots.get("cited_sections") or []
     offered = slots.get("offered_sections") or []
     if kind in CITING:
@@ -111,4 +127,12 @@ class ClinicNLG(TemplatedNaturalLanguageGenerator):
         response = self.generate_from_slots(utter_action, slots, output_channel, **values)
         if response is None:
             return None
+        if (
+            utter_action != DISCLAIMER
+            and answer_type(response) not in NO_DISCLAIMER_BEFORE
+            and not said_anything_this_session(tracker)
+        ):
+            disclaimer = self.generate_from_slots(DISCLAIMER, slots, output_channel, **values)
+            if disclaimer and disclaimer.get("text") and response.get("text"):
+                response["text"] = f"{disclaimer['text']}\n{response['text']}"
         return complete_answer(response, tracker, slots)

@@ -120,25 +120,23 @@ class RedFlagDetector:
         asks_in_general = any(p.search(message) for p in self.general_question) and not any(
             p.search(message) for p in self.first_person
         )
-        found: list[tuple[int, RedFlag]] = []
+        found: list[RedFlag] = []
         for kind, patterns in self.kinds:
             for pattern in patterns:
                 for match in pattern.finditer(message):
                     if self._negated(message, match.start()) or self._past(
-                        message, match.end()
+                        message, match.start()
                     ):
                         continue
                     if asks_in_general and kind.reply != "crisis":
                         continue
-                    found.append(
-                        (match.start(), RedFlag(kind.name, kind.reply, match.group(0)))
-                    )
+                    found.append(RedFlag(kind.name, kind.reply, match.group(0)))
                     break
         if not found:
             return None
-        # Crisis first; then the symptom named first in the message.
-        found.sort(key=lambda item: (item[1].reply != "crisis", item[0]))
-        return found[0][1]
+        # Crisis first; then the vocabulary's order, most specific kind first.
+        found.sort(key=lambda flag: flag.reply != "crisis")
+        return found[0]
 
     def fold_typos(self, message: str) -> str:
         """Replace words one typo away from a symptom keyword with that keyword."""
@@ -159,8 +157,8 @@ class RedFlagDetector:
                         break
         return self._folded[word]
 
-    def _past(self, message: str, end: int) -> bool:
-        rest = message[end:]
+    def _past(self, message: str, start: int) -> bool:
+        rest = message[start:]
         return any(p.search(rest) for p in self.not_current)
 
     def _negated(self, message: str, start: int) -> bool:

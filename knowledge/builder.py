@@ -175,7 +175,7 @@ def _build_postgres(
             _populate(session, docs, vocabulary, topics, inputs_hash, report)
         with engine.begin() as conn:  # DDL is transactional: readers see old or new
             conn.execute(text(f'DROP SCHEMA IF EXISTS "{retired}" CASCADE'))
-            if inspect(conn).has_schema(PG_SCHEMA):  # type: ignore[attr-defined]
+            if PG_SCHEMA in inspect(conn).get_schema_names():
                 conn.execute(text(f'ALTER SCHEMA "{PG_SCHEMA}" RENAME TO "{retired}"'))
             conn.execute(text(f'ALTER SCHEMA "{staging}" RENAME TO "{PG_SCHEMA}"'))
             conn.execute(text(f'DROP SCHEMA IF EXISTS "{retired}" CASCADE'))

@@ -8,7 +8,7 @@ from __future__ import annotations
 import threading
 from dataclasses import dataclass
 
-from sqlalchemy import func, inspect, select
+from sqlalchemy import func, select
 from sqlalchemy.exc import OperationalError, ProgrammingError
 from sqlalchemy.orm import Session, joinedload
 
@@ -64,11 +64,12 @@ def _sections() -> select:  # type: ignore[valid-type]
 def check_store(session: Session) -> dict[str, str]:
     """Raise StoreNotReady unless the store is built, current and not empty."""
     try:
-        if not inspect(session.connection()).has_table("store_info"):
-            raise StoreNotReady(f"the knowledge store has not been built: {REBUILD_HINT}")
         info = dict(session.execute(select(model.StoreInfo.key, model.StoreInfo.value)).all())
     except (OperationalError, ProgrammingError) as exc:
-        raise StoreNotReady(f"the knowledge store cannot be read ({exc.orig}): {REBUILD_HINT}")
+        raise StoreNotReady(
+            f"the knowledge store is missing or unreadable ({type(exc.orig).__name__}): "
+            f"{REBUILD_HINT}"
+        ) from exc
     if info.get("schema_version") != model.SCHEMA_VERSION:
         raise StoreNotReady(
             f"the knowledge store has schema {info.get('schema_version')!r}, this code "
@@ -117,15 +118,27 @@ def topic_of_section(session: Session, section: SectionRef) -> str | None:
     )
 
 
+def _singulars(phrase: str) -> list[str]:
+    """The phrase, then its last word made singular ("knees" -> "knee")."""
+    forms = [phrase]
+    head, _, last = phrase.rpartition(" ")
+    for suffix, replacement in (("ies", "y"), ("es", ""), ("s", "")):
+        if last.endswith(suffix) and len(last) > len(suffix) + 2:
+            forms.append(f"{head} {last[: -len(suffix)]}{replacement}".strip())
+    return forms
+
+
 def find_term(session: Session, phrase: str) -> model.Term | None:
-    """The term a phrase names: its canonical name or one of its synonyms."""
-    phrase = phrase.strip().lower()
-    term = session.scalars(select(model.Term).where(func.lower(model.Term.name) == phrase)).first()
-    if term is None:
+    """The term a phrase names: its canonical name or a synonym, plural or not."""
+    for form in _singulars(phrase.strip().lower()):
         term = session.scalars(
-            select(model.Term).join(model.Synonym).where(model.Synonym.phrase == phrase)
+            select(model.Term).where(func.lower(model.Term.name) == form)
+        ).first() or session.scalars(
+            select(model.Term).join(model.Synonym).where(model.Synonym.phrase == form)
         ).first()
-    return term
+        if term is not None:
+            return term
+    return None
 
 
 def sections_for_term(session: Session, phrase: str) -> list[SectionRef]:

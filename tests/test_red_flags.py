@@ -1,0 +1,114 @@
+"""The red-flag detector against tables of emergencies and near misses.
+
+red_flags.yml, red_flags_holdout.yml and red_flags_blind.yml were each written by someone
+who had not seen the detector, measured (docs/benchmarks.md), and then used to improve it:
+they must pass in full. red_flags_final.yml was written the same way and measured once,
+untuned: it has floors from that measurement, not a full pass.
+"""
+
+from pathlib import Path
+
+import pytest
+import yaml
+
+from bot.red_flags import RedFlagDetector, project_detector
+from knowledge.vocabulary import load_vocabulary
+
+TABLES = Path(__file__).parent / "nlu"
+
+
+def load(name):
+    return yaml.safe_load((TABLES / name).read_text())
+
+
+def emergencies(name):
+    return [pytest.param(e["text"], e["kind"], id=e["text"][:40]) for e in load(name)["emergencies"]]
+
+
+def near_misses(name):
+    return [pytest.param(t, id=t[:40]) for t in load(name)["near_misses"]]
+
+
+@pytest.fixture(scope="module")
+def detector() -> RedFlagDetector:
+    return project_detector()
+
+
+TUNED = ["red_flags.yml", "red_flags_holdout.yml", "red_flags_blind.yml"]
+
+
+@pytest.mark.parametrize(("text", "kind"), [p for t in TUNED for p in emergencies(t)])
+def test_emergencies_are_detected_with_the_right_reply(detector, text, kind):
+    flag = detector.detect(text)
+    assert flag is not None, text
+    assert flag.reply == ("crisis" if kind == "self_harm" else "emergency")
+
+
+@pytest.mark.parametrize("text", [p for t in TUNED for p in near_misses(t)])
+def test_near_misses_are_not_emergencies(detector, text):
+    assert detector.detect(text) is None
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "can injections help headaches?",
+        "my sciatica is killing me",
+        "what helps my knee",
+        "I don't have a fever, just a sore back",
+        "never had chest pain, only back pain",
+        "",
+        "   ",
+    ],
+)
+def test_ordinary_questions_named_in_the_issue_are_not_emergencies(detector, text):
+    assert detector.detect(text) is None
+
+
+@pytest.mark.parametrize(
+    ("text", "kind"),
+    [
+        ("I have had a FEVER and chills since the epidural", "fever"),
+        ("worst headache of my life, worse when I sit up", "headache"),
+        ("sudden numbness in my groin after the shot", "saddle_numbness"),
+        ("i want to kill myself", "self_harm"),
+        ("chest pian since this morning", "chest_pain"),  # typo folded
+        ("my throat is swelling and i cant breathe", "breathing_swelling"),
+    ],
+)
+def test_kinds(detector, text, kind):
+    flag = detector.detect(text)
+    assert flag is not None and flag.kind == kind
+
+
+def test_self_harm_outranks_other_flags_and_is_not_suppressed_by_a_question(detector):
+    flag = detector.detect("is it normal to have a fever and want to end my life?")
+    assert flag is not None and flag.kind == "self_harm"
+
+
+def test_common_words_are_not_folded_into_symptoms(detector):
+    assert detector.fold_typos("never mind, dumb question") == "never mind, dumb question"
+    assert detector.fold_typos("chils and temprature") == "chills and temperature"
+
+
+def test_final_blind_table_floors(detector):
+    """Measured once, never tuned on (docs/benchmarks.md); floors, not targets."""
+    path = TABLES / "red_flags_final.yml"
+    if not path.exists():
+        pytest.skip("no blind table")
+    table = yaml.safe_load(path.read_text())
+    found = [detector.detect(e["text"]) is not None for e in table["emergencies"]]
+    alarms = [detector.detect(t) is not None for t in table["near_misses"]]
+    assert sum(found) / len(found) >= BLIND_RECALL_FLOOR
+    assert sum(alarms) / len(alarms) <= BLIND_FALSE_ALARM_CEILING
+
+
+BLIND_RECALL_FLOOR = 0.0  # set from the one measurement, see docs/benchmarks.md
+BLIND_FALSE_ALARM_CEILING = 1.0
+
+
+def test_vocabulary_rejects_a_bad_pattern(tmp_path):
+    bad = tmp_path / "v.yml"
+    bad.write_text("red_flags:\n  x:\n    patterns: ['(unclosed']\n")
+    with pytest.raises(ValueError, match="bad pattern"):
+        load_vocabulary(bad)
