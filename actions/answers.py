@@ -25,6 +25,7 @@ ENTITY_INTENTS = {"ask_injection_type", "ask_condition_help"}
 #: Entity kinds in the order they decide an answer ("PRP for my knee" is about PRP).
 ENTITY_PRIORITY = ("injection_type", "condition", "body_area")
 MAX_OFFERED = 3
+MIN_OFFERED = 2
 MISS_CATEGORY = "other"
 
 
@@ -76,12 +77,19 @@ def _describe(session: Session, section: SectionRef) -> dict[str, Any]:
 def _knowledge(session: Session, section: SectionRef, others: list[SectionRef]) -> Answer:
     offered: list[dict[str, Any]] = []
     seen = {(section.file, section.number)}
-    for other in [*others, *queries.related_sections(session, section, MAX_OFFERED)]:
-        key = (other.file, other.number)
-        if key in seen or other.number == 0 or len(offered) == MAX_OFFERED:
-            continue
-        seen.add(key)
-        offered.append(_describe(session, other))
+
+    def offer(candidates: list[SectionRef]) -> None:
+        for other in candidates:
+            key = (other.file, other.number)
+            if key in seen or other.number == 0 or len(offered) == MAX_OFFERED:
+                continue
+            seen.add(key)
+            offered.append(_describe(session, other))
+
+    offer([*others, *queries.related_sections(session, section, MAX_OFFERED)])
+    if len(offered) < MIN_OFFERED:  # few shared terms: offer the sections closest in wording
+        similar = queries.search_sections(session, f"{section.title} {section.body}", 5)
+        offer([hit.section for hit in similar])
     return Answer(
         outcome="knowledge",
         text=section.body,

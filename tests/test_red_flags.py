@@ -103,8 +103,10 @@ def test_final_blind_table_floors(detector):
     assert sum(alarms) / len(alarms) <= BLIND_FALSE_ALARM_CEILING
 
 
-BLIND_RECALL_FLOOR = 0.0  # set from the one measurement, see docs/benchmarks.md
-BLIND_FALSE_ALARM_CEILING = 1.0
+# From the one measurement (28/36 found, 2/30 false alarms; docs/benchmarks.md): a change
+# that makes the detector generalise worse fails here.
+BLIND_RECALL_FLOOR = 0.75
+BLIND_FALSE_ALARM_CEILING = 0.10
 
 
 def test_vocabulary_rejects_a_bad_pattern(tmp_path):
