@@ -2,14 +2,18 @@
 SHELL := /bin/bash
 .DEFAULT_GOAL := help
 
+# Clinic settings (phone numbers, ports, database URL) from an optional .env; see .env.example.
+-include .env
+export
+
 # Quiet, private runs everywhere: no telemetry, no TensorFlow or deprecation chatter.
 export RASA_TELEMETRY_ENABLED := false
 export TF_CPP_MIN_LOG_LEVEL := 3
 export PYTHONWARNINGS := ignore
 export SQLALCHEMY_SILENCE_UBER_WARNING := 1
-export ACTION_PORT ?= 5055
-export RASA_PORT ?= 5005
-export ACTION_ENDPOINT_URL ?= http://127.0.0.1:$(ACTION_PORT)/webhook
+# Ports (the action endpoint URL follows ACTION_PORT unless ACTION_ENDPOINT_URL is set).
+ACTION_PORT ?= 5055
+RASA_PORT ?= 5005
 
 VENV := .venv
 PY := $(VENV)/bin/python

@@ -6,6 +6,7 @@ What is said lives in domain.yml; rules pick the response from `answer_outcome`.
 from __future__ import annotations
 
 import logging
+
 from rasa_sdk import Action, Tracker
 from rasa_sdk.events import EventType, SlotSet
 from rasa_sdk.executor import CollectingDispatcher
@@ -15,6 +16,7 @@ from actions.answers import decide
 from knowledge.environment import session_scope
 
 logger = logging.getLogger(__name__)
+
 
 class ActionAnswer(Action):
     """Answers a question from the knowledge store."""

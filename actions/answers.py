@@ -74,7 +74,9 @@ def _describe(session: Session, section: SectionRef) -> dict[str, Any]:
     }
 
 
-def _knowledge(session: Session, section: SectionRef, others: list[SectionRef]) -> Answer:
+def _knowledge(
+    session: Session, section: SectionRef, others: list[SectionRef]
+) -> Answer:
     offered: list[dict[str, Any]] = []
     seen = {(section.file, section.number)}
 
@@ -87,7 +89,9 @@ def _knowledge(session: Session, section: SectionRef, others: list[SectionRef]) 
             offered.append(_describe(session, other))
 
     offer([*others, *queries.related_sections(session, section, MAX_OFFERED)])
-    if len(offered) < MIN_OFFERED:  # few shared terms: offer the sections closest in wording
+    if (
+        len(offered) < MIN_OFFERED
+    ):  # few shared terms: offer the sections closest in wording
         similar = queries.search_sections(session, f"{section.title} {section.body}", 5)
         offer([hit.section for hit in similar])
     return Answer(

@@ -42,10 +42,12 @@ def red_flag_figures(path: Path) -> tuple[float, float, list[str]]:
     emergencies = table["emergencies"]
     found = [detector.detect(e["text"]) is not None for e in emergencies]
     alarms = [t for t in table["near_misses"] if detector.detect(t) is not None]
-    missed = [e["text"] for e, ok in zip(emergencies, found) if not ok]
-    return sum(found) / len(found), len(alarms) / len(table["near_misses"]), missed + [
-        f"FALSE ALARM: {t}" for t in alarms
-    ]
+    missed = [e["text"] for e, ok in zip(emergencies, found, strict=True) if not ok]
+    return (
+        sum(found) / len(found),
+        len(alarms) / len(table["near_misses"]),
+        missed + [f"FALSE ALARM: {t}" for t in alarms],
+    )
 
 
 def main() -> int:
@@ -58,20 +60,26 @@ def main() -> int:
     answers = answer_report(examples, parses, topic_sections())
     recall, false_alarms, flag_errors = red_flag_figures(RED_FLAGS)
 
-    print(f"\nheld-out questions: {len(examples)} ({HELDOUT.relative_to(ROOT)}); "
-          f"parsed in {seconds:.1f}s incl. model load")
+    print(
+        f"\nheld-out questions: {len(examples)} ({HELDOUT.relative_to(ROOT)}); "
+        f"parsed in {seconds:.1f}s incl. model load"
+    )
     print(f"{'figure':48} {'value':>8}")
     print(f"{'intent accuracy':48} {report.accuracy:8.3f}")
     print(f"{'intent macro-F1':48} {report.macro_f1:8.3f}")
-    print(f"{'topic questions answered from the right section':48} {answers.right_section:8.3f}"
-          f"  (n={answers.topic_questions})")
-    print(f"{'not-covered questions answered honestly':48} {answers.honest_not_covered:8.3f}"
-          f"  (n={answers.not_covered_questions})")
+    print(
+        f"{'topic questions answered from the right section':48} {answers.right_section:8.3f}"
+        f"  (n={answers.topic_questions})"
+    )
+    print(
+        f"{'not-covered questions answered honestly':48} {answers.honest_not_covered:8.3f}"
+        f"  (n={answers.not_covered_questions})"
+    )
     print(f"{'red-flag recall (detector table)':48} {recall:8.3f}")
     print(f"{'red-flag false alarms (near misses)':48} {false_alarms:8.3f}")
     if "-v" in sys.argv:
         confusion = Counter(
-            (e.intent, p) for e, p in zip(examples, predicted) if e.intent != p
+            (e.intent, p) for e, p in zip(examples, predicted, strict=True) if e.intent != p
         )
         print("\nconfusions (gold -> predicted):")
         for (g, p), n in confusion.most_common():

@@ -11,7 +11,9 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bot")
     sub = parser.add_subparsers(dest="command", required=True)
     train = sub.add_parser("train", help="train the Rasa model if its inputs changed")
-    train.add_argument("--force", action="store_true", help="train even when up to date")
+    train.add_argument(
+        "--force", action="store_true", help="train even when up to date"
+    )
     sub.add_parser("run", help="serve the assistant (action server + Rasa server)")
     sub.add_parser("shell", help="talk to the assistant in the terminal")
     args = parser.parse_args(argv)

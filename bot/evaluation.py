@@ -79,7 +79,7 @@ def intent_report(gold: list[str], predicted: list[str]) -> IntentReport:
     tp: Counter[str] = Counter()
     fp: Counter[str] = Counter()
     fn: Counter[str] = Counter()
-    for g, p in zip(gold, predicted):
+    for g, p in zip(gold, predicted, strict=True):
         if g == p:
             tp[g] += 1
         else:
@@ -87,7 +87,9 @@ def intent_report(gold: list[str], predicted: list[str]) -> IntentReport:
             fp[p] += 1
     f1 = {}
     for label in labels:
-        precision = tp[label] / (tp[label] + fp[label]) if tp[label] + fp[label] else 0.0
+        precision = (
+            tp[label] / (tp[label] + fp[label]) if tp[label] + fp[label] else 0.0
+        )
         recall = tp[label] / (tp[label] + fn[label]) if tp[label] + fn[label] else 0.0
         f1[label] = (
             2 * precision * recall / (precision + recall) if precision + recall else 0.0
@@ -113,7 +115,9 @@ class AnswerReport:
 
 
 def answer_report(
-    examples: list[Example], parses: list[dict[str, Any]], topic_sections: dict[str, int]
+    examples: list[Example],
+    parses: list[dict[str, Any]],
+    topic_sections: dict[str, int],
 ) -> AnswerReport:
     """Right-section share for topic questions, honesty for not-covered ones.
 
@@ -125,22 +129,31 @@ def answer_report(
     right = topic_total = honest = nc_total = 0
     wrong = []
     with session_scope() as session:
-        for example, parse in zip(examples, parses):
+        for example, parse in zip(examples, parses, strict=True):
             intent = parse["intent"]["name"]
             if example.intent in topic_sections:
                 topic_total += 1
-                answer = decide(session, intent, parse.get("entities") or [], example.text, 0)
+                answer = decide(
+                    session, intent, parse.get("entities") or [], example.text, 0
+                )
                 cited = answer.cited[0]["number"] if answer.cited else None
-                if answer.outcome == "knowledge" and cited == topic_sections[example.intent]:
+                if (
+                    answer.outcome == "knowledge"
+                    and cited == topic_sections[example.intent]
+                ):
                     right += 1
                 else:
-                    wrong.append((example.text, example.intent, f"{answer.outcome} {cited}"))
+                    wrong.append(
+                        (example.text, example.intent, f"{answer.outcome} {cited}")
+                    )
             elif example.intent in NOT_COVERED_INTENTS:
                 nc_total += 1
                 if intent in NOT_COVERED_INTENTS:
                     honest += 1
                     continue
-                answer = decide(session, intent, parse.get("entities") or [], example.text, 0)
+                answer = decide(
+                    session, intent, parse.get("entities") or [], example.text, 0
+                )
                 if answer.outcome in HONEST_OUTCOMES:
                     honest += 1
                 else:

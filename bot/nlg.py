@@ -26,6 +26,19 @@ from rasa.utils.endpoints import EndpointConfig
 
 from bot import settings
 
+#: Every answer type of the reply contract (`custom.answer.type`).
+ANSWER_TYPES = frozenset(
+    {
+        "knowledge",
+        "overview",
+        "clarify",
+        "not_covered",
+        "handoff",
+        "emergency",
+        "smalltalk",
+        "form",
+    }
+)
 #: Answer types whose `sections` are the cited ones; the rest list offered sections.
 CITING = {"knowledge"}
 OFFERING = {"knowledge", "overview", "clarify"}
@@ -93,13 +106,18 @@ def complete_answer(
         "answer": {
             "type": kind,
             "sections": [contract_section(s) for s in sections],
-            "category": slots.get("not_covered_category") if kind == "not_covered" else None,
+            "category": slots.get("not_covered_category")
+            if kind == "not_covered"
+            else None,
             "intent": intent.get("name"),
             "confidence": round(float(intent.get("confidence") or 0.0), 4),
         },
     }
     if kind in OFFERING and offered:
-        response["buttons"] = [*(response.get("buttons") or []), *map(section_button, offered)]
+        response["buttons"] = [
+            *(response.get("buttons") or []),
+            *map(section_button, offered),
+        ]
     return response
 
 
@@ -124,7 +142,9 @@ class ClinicNLG(TemplatedNaturalLanguageGenerator):
         """Render a response for the tracker's current state."""
         slots = tracker.current_slot_values()
         values = {**settings.template_values(), **source_values(slots), **kwargs}
-        response = self.generate_from_slots(utter_action, slots, output_channel, **values)
+        response = self.generate_from_slots(
+            utter_action, slots, output_channel, **values
+        )
         if response is None:
             return None
         if (
@@ -132,7 +152,9 @@ class ClinicNLG(TemplatedNaturalLanguageGenerator):
             and answer_type(response) not in NO_DISCLAIMER_BEFORE
             and not said_anything_this_session(tracker)
         ):
-            disclaimer = self.generate_from_slots(DISCLAIMER, slots, output_channel, **values)
+            disclaimer = self.generate_from_slots(
+                DISCLAIMER, slots, output_channel, **values
+            )
             if disclaimer and disclaimer.get("text") and response.get("text"):
                 response["text"] = f"{disclaimer['text']}\n{response['text']}"
         return complete_answer(response, tracker, slots)

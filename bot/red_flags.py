@@ -105,8 +105,12 @@ class RedFlagDetector:
         self.not_current = [re.compile(p) for p in vocabulary.not_current]
         self.general_question = [re.compile(p) for p in vocabulary.general_question]
         self.keywords = sorted(
-            {w for kind in vocabulary.red_flags for p in kind.patterns
-             for w in pattern_keywords(p)}
+            {
+                w
+                for kind in vocabulary.red_flags
+                for p in kind.patterns
+                for w in pattern_keywords(p)
+            }
         )
         self.common = common_words()
         self._folded: dict[str, str] = {}
@@ -117,9 +121,9 @@ class RedFlagDetector:
         message = self.fold_typos(normalise(text))
         if not message:
             return None
-        asks_in_general = any(p.search(message) for p in self.general_question) and not any(
-            p.search(message) for p in self.first_person
-        )
+        asks_in_general = any(
+            p.search(message) for p in self.general_question
+        ) and not any(p.search(message) for p in self.first_person)
         found: list[RedFlag] = []
         for kind, patterns in self.kinds:
             for pattern in patterns:

@@ -6,7 +6,6 @@ Ports come from ACTION_PORT (5055) and RASA_PORT (5005).
 
 from __future__ import annotations
 
-import json
 import os
 import signal
 import subprocess
@@ -44,19 +43,27 @@ def server_env() -> dict[str, str]:
 
 
 def action_server_command() -> list[str]:
-    """The command line of the action server (localhost only)."""
-    return [
-        sys.executable, "-m", "rasa_sdk", "--actions", "actions.actions",
-        "--port", str(action_port()),
-    ]
+    """The command line of the action server (localhost by default, see actions/)."""
+    return [sys.executable, "-m", "actions"]
 
 
-def rasa_server_command(extra: Sequence[str] = ()) -> list[str]:
+def rasa_server_command(
+    extra: Sequence[str] = (), port: int | None = None
+) -> list[str]:
     """The command line of the Rasa server with the REST and socket.io channels."""
     return [
-        sys.executable, "-m", "rasa", "run",
-        "--model", str(MODEL_FILE), "--port", str(rasa_port()),
-        "--credentials", "credentials.yml", "--endpoints", "endpoints.yml",
+        sys.executable,
+        "-m",
+        "rasa",
+        "run",
+        "--model",
+        str(MODEL_FILE),
+        "--port",
+        str(port or rasa_port()),
+        "--credentials",
+        "credentials.yml",
+        "--endpoints",
+        "endpoints.yml",
         *extra,
     ]
 
@@ -79,26 +86,27 @@ def _stop(process: subprocess.Popen[bytes]) -> None:
 
 
 def wait_until_ready(port: int, timeout: float = 180.0) -> bool:
-    """Wait until the Rasa server on `port` has loaded its model."""
+    """Wait until the Rasa server on `port` answers (it loads its model first)."""
     deadline = time.monotonic() + timeout
-    url = f"http://127.0.0.1:{port}/status"
+    url = f"http://127.0.0.1:{port}/"
     while time.monotonic() < deadline:
         try:
-            with urllib.request.urlopen(url, timeout=2) as response:  # noqa: S310
-                if "model_file" in json.loads(response.read() or b"{}"):
-                    return True
-        except (urllib.error.URLError, ConnectionError, ValueError, TimeoutError):
+            with urllib.request.urlopen(url, timeout=2):
+                return True
+        except (urllib.error.URLError, ConnectionError, TimeoutError):
             pass
-        time.sleep(0.5)
+        time.sleep(0.3)
     return False
 
 
-def _wait_for_action_server(process: subprocess.Popen[bytes], timeout: float = 60) -> None:
+def _wait_for_action_server(
+    process: subprocess.Popen[bytes], timeout: float = 60
+) -> None:
     deadline = time.monotonic() + timeout
     url = f"http://127.0.0.1:{action_port()}/health"
     while time.monotonic() < deadline and process.poll() is None:
         try:
-            with urllib.request.urlopen(url, timeout=2):  # noqa: S310
+            with urllib.request.urlopen(url, timeout=2):
                 return
         except (urllib.error.URLError, ConnectionError, TimeoutError):
             time.sleep(0.3)
@@ -108,9 +116,14 @@ def run() -> int:
     """Serve until Ctrl-C (or until a server stops); returns the exit status."""
     actions = _start(action_server_command())
     _wait_for_action_server(actions)
-    # --enable-api serves /status, which tells when the model is loaded; the model and
-    # conversation endpoints stay local to this machine in this profile.
-    rasa = _start(rasa_server_command(["--enable-api", "--interface", "127.0.0.1"]))
+    if actions.poll() is not None:
+        return 1
+    # Rasa's HTTP API (--enable-api) stays off: only the channels are served.
+    rasa = _start(
+        rasa_server_command(
+            ["--interface", os.environ.get("RASA_INTERFACE", "0.0.0.0")]  # noqa: S104
+        )
+    )
     stopping = False
 
     def _request_stop(signum: int, _frame: object) -> None:
@@ -125,7 +138,7 @@ def run() -> int:
             if actions.poll() is not None or rasa.poll() is not None:
                 print("a server stopped unexpectedly; shutting down", file=sys.stderr)
                 return 1
-            if not announced and wait_until_ready(rasa_port(), timeout=0.5):
+            if not announced and wait_until_ready(rasa_port(), timeout=0.3):
                 announced = True
                 print(
                     f"\nassistant ready: REST http://localhost:{rasa_port()}/webhooks/rest/webhook"
@@ -146,10 +159,20 @@ def shell() -> int:
     """Talk to the assistant in the terminal (`rasa shell`) with the action server."""
     actions = _start(action_server_command())
     _wait_for_action_server(actions)
+    if actions.poll() is not None:
+        return 1
     try:
         command = [
-            sys.executable, "-m", "rasa", "shell", "--model", str(MODEL_FILE),
-            "--endpoints", "endpoints.yml", "--port", str(rasa_port()),
+            sys.executable,
+            "-m",
+            "rasa",
+            "shell",
+            "--model",
+            str(MODEL_FILE),
+            "--endpoints",
+            "endpoints.yml",
+            "--port",
+            str(rasa_port()),
         ]
         return subprocess.call(command, cwd=ROOT, env=server_env())  # noqa: S603
     except KeyboardInterrupt:

@@ -16,7 +16,7 @@ def _env(name: str, default: str) -> str:
 
 def clinic_name() -> str:
     """The clinic's name as the assistant says it."""
-    return _env("CLINIC_NAME", "the clinic")
+    return _env("CLINIC_NAME", "our pain management clinic")
 
 
 def clinic_phone() -> str:

@@ -21,8 +21,14 @@ MODELS_DIR = Path(os.environ.get("CLINIC_MODELS_DIR", ROOT / "models"))
 MODEL_NAME = "clinic"
 MODEL_FILE = MODELS_DIR / f"{MODEL_NAME}.tar.gz"
 HASH_FILE = MODELS_DIR / f"{MODEL_NAME}.inputs.sha256"
-INPUT_FILES = ("domain.yml", "config.yml", "knowledge/vocabulary.yml",
-               "knowledge/entity_patterns.jsonl", "bot/nlu.py", "bot/red_flags.py")
+INPUT_FILES = (
+    "domain.yml",
+    "config.yml",
+    "knowledge/vocabulary.yml",
+    "knowledge/entity_patterns.jsonl",
+    "bot/nlu.py",
+    "bot/red_flags.py",
+)
 INPUT_DIRS = ("data",)
 
 
@@ -62,13 +68,26 @@ def train(force: bool = False) -> bool:
     print("training the Rasa model (inputs changed)...", flush=True)
     started = time.perf_counter()
     command = [
-        sys.executable, "-m", "rasa", "train",
-        "--config", "config.yml", "--domain", "domain.yml", "--data", "data",
-        "--out", str(MODELS_DIR), "--fixed-model-name", MODEL_NAME,
+        sys.executable,
+        "-m",
+        "rasa",
+        "train",
+        "--config",
+        "config.yml",
+        "--domain",
+        "domain.yml",
+        "--data",
+        "data",
+        "--out",
+        str(MODELS_DIR),
+        "--fixed-model-name",
+        MODEL_NAME,
     ]
     result = subprocess.run(command, cwd=ROOT, check=False)  # noqa: S603
     if result.returncode != 0 or not MODEL_FILE.exists():
         raise RuntimeError(f"rasa train failed (exit {result.returncode})")
     HASH_FILE.write_text(digest + "\n")
-    print(f"trained {MODEL_FILE.relative_to(ROOT)} in {time.perf_counter() - started:.0f}s")
+    print(
+        f"trained {MODEL_FILE.relative_to(ROOT)} in {time.perf_counter() - started:.0f}s"
+    )
     return True

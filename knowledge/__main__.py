@@ -35,7 +35,9 @@ def _build(args: argparse.Namespace) -> int:
         report = build_store(force=args.force)
     except (DocumentError, BuildError) as exc:
         print(f"knowledge build failed: {exc}", file=sys.stderr)
-        print("the previous knowledge store (if any) was left unchanged", file=sys.stderr)
+        print(
+            "the previous knowledge store (if any) was left unchanged", file=sys.stderr
+        )
         return 1
     where = report.url.split("@")[-1]
     if not report.built:
@@ -81,10 +83,16 @@ def main(argv: list[str] | None = None) -> int:
     """Run the knowledge command line."""
     parser = argparse.ArgumentParser(prog="python -m knowledge")
     sub = parser.add_subparsers(dest="command", required=True)
-    sub.add_parser("generate", help="write spaCy patterns and Rasa lookups from the vocabulary")
+    sub.add_parser(
+        "generate", help="write spaCy patterns and Rasa lookups from the vocabulary"
+    )
     sub.add_parser("pipeline", help="build the project's spaCy pipeline")
-    build = sub.add_parser("build", help="build the knowledge store from knowledge/sources")
-    build.add_argument("--force", action="store_true", help="rebuild even when up to date")
+    build = sub.add_parser(
+        "build", help="build the knowledge store from knowledge/sources"
+    )
+    build.add_argument(
+        "--force", action="store_true", help="rebuild even when up to date"
+    )
     search = sub.add_parser("search", help="print the ranked passages for a question")
     search.add_argument("question")
     search.add_argument("--limit", type=int, default=5)
@@ -101,9 +109,9 @@ def main(argv: list[str] | None = None) -> int:
     try:
         return handlers[args.command](args)
     except Exception as exc:  # the store's errors explain themselves; no traceback
-        from knowledge.queries import StoreNotReady
+        from knowledge.queries import StoreNotReadyError
 
-        if isinstance(exc, StoreNotReady):
+        if isinstance(exc, StoreNotReadyError):
             print(f"error: {exc}", file=sys.stderr)
             return 1
         raise

@@ -53,7 +53,9 @@ def source_files(sources_dir: Path) -> list[Path]:
     if not sources_dir.is_dir():
         raise BuildError(f"{sources_dir}: sources folder not found")
     files = sorted(
-        p for p in sources_dir.iterdir() if p.is_file() and p.suffix in DOCUMENT_SUFFIXES
+        p
+        for p in sources_dir.iterdir()
+        if p.is_file() and p.suffix in DOCUMENT_SUFFIXES
     )
     files.sort(key=lambda p: p.name != settings.PRIMARY_DOCUMENT)
     if not files:
@@ -77,7 +79,9 @@ def _live_inputs_hash(url: str) -> str | None:
             if not inspect(conn).has_table("store_info", schema=_schema_of(url)):
                 return None
             row = conn.execute(
-                select(model.StoreInfo.value).where(model.StoreInfo.key == "inputs_hash")
+                select(model.StoreInfo.value).where(
+                    model.StoreInfo.key == "inputs_hash"
+                )
             ).first()
             return row[0] if row else None
     finally:
@@ -114,8 +118,12 @@ def build_store(
     url = url or settings.database_url()
     vocab_path = vocabulary_file or settings.VOCABULARY_FILE
     topics_path = topics_file or settings.TOPICS_FILE
-    docs = [parse_document(p) for p in source_files(sources_dir or settings.SOURCES_DIR)]
-    inputs_hash = _inputs_hash(docs, [vocab_path, topics_path, settings.ENTITY_PATTERNS_FILE])
+    docs = [
+        parse_document(p) for p in source_files(sources_dir or settings.SOURCES_DIR)
+    ]
+    inputs_hash = _inputs_hash(
+        docs, [vocab_path, topics_path, settings.ENTITY_PATTERNS_FILE]
+    )
     if not force and _live_inputs_hash(url) == inputs_hash:
         return BuildReport(url=url, built=False, seconds=time.perf_counter() - started)
 
@@ -224,10 +232,13 @@ def _populate(
             body_doc = nlp(parsed.body)
             for i, sentence in enumerate(body_doc.sents):
                 lemma_text = " ".join(
-                    pipeline.lemmas(title_doc, nlp) + pipeline.lemmas(sentence.as_doc(), nlp)
+                    pipeline.lemmas(title_doc, nlp)
+                    + pipeline.lemmas(sentence.as_doc(), nlp)
                 )
                 section.passages.append(
-                    model.Passage(position=i, text=sentence.text.strip(), lemmas=lemma_text)
+                    model.Passage(
+                        position=i, text=sentence.text.strip(), lemmas=lemma_text
+                    )
                 )
                 report.passages += 1
             counts: Counter[str] = Counter(e.ent_id_ for e in body_doc.ents)
@@ -300,7 +311,9 @@ def section_mentions(
 ) -> list[model.Mention]:
     """The direct mentions of the named terms in a section still being built."""
     wanted = {terms[n] for n in names}
-    return [m for t in wanted for m in t.mentions if m.section is section and m.via is None]
+    return [
+        m for t in wanted for m in t.mentions if m.section is section and m.via is None
+    ]
 
 
 def _link_topics(

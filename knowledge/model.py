@@ -1,10 +1,10 @@
 """The knowledge store's tables.
 
-    Document 1--* Section 1--* Passage        a guide, its numbered items, their sentences
-    Term 1--* Synonym                         the vocabulary's canonical terms
-    Term *--* Section  (through Mention)      which sections name a term, how often
-    Topic *--1 Section                        intent topics ("joint_pain") to sections
-    StoreInfo                                 schema version and build facts
+Document 1--* Section 1--* Passage        a guide, its numbered items, their sentences
+Term 1--* Synonym                         the vocabulary's canonical terms
+Term *--* Section  (through Mention)      which sections name a term, how often
+Topic *--1 Section                        intent topics ("joint_pain") to sections
+StoreInfo                                 schema version and build facts
 """
 
 from __future__ import annotations
@@ -49,7 +49,9 @@ class Section(Base):  # type: ignore[valid-type,misc]
     __tablename__ = "sections"
     __table_args__ = (UniqueConstraint("document_id", "number"),)
     id = Column(Integer, primary_key=True)
-    document_id = Column(Integer, ForeignKey("documents.id"), nullable=False, index=True)
+    document_id = Column(
+        Integer, ForeignKey("documents.id"), nullable=False, index=True
+    )
     number = Column(Integer, nullable=False)
     title = Column(String(255), nullable=False)
     body = Column(Text, nullable=False)

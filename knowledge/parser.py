@@ -63,14 +63,14 @@ def parse_document(path: Path) -> ParsedDocument:
     try:
         text = raw.decode("utf-8")
     except UnicodeDecodeError as exc:
-        line = raw[: exc.start].count(b"\n") + 1
-        raise DocumentError(path, line, "not valid UTF-8 text") from exc
+        bad_line = raw[: exc.start].count(b"\n") + 1
+        raise DocumentError(path, bad_line, "not valid UTF-8 text") from exc
     text = text.lstrip("\ufeff")
     if not text.strip():
         raise DocumentError(path, 1, "the document is empty")
     if "\x00" in text:
-        line = text[: text.index("\x00")].count("\n") + 1
-        raise DocumentError(path, line, "contains a NUL character (binary file?)")
+        bad_line = text[: text.index("\x00")].count("\n") + 1
+        raise DocumentError(path, bad_line, "contains a NUL character (binary file?)")
 
     lines = text.splitlines()
     title = title_from_filename(path)
@@ -94,27 +94,39 @@ def parse_document(path: Path) -> ParsedDocument:
         sections.append(_parse_item(path, index, item, expected=len(sections) + 1))
 
     intro_line = first + 1
-    result = [ParsedSection(0, INTRODUCTION, " ".join(intro), intro_line)] if intro else []
+    result = (
+        [ParsedSection(0, INTRODUCTION, " ".join(intro), intro_line)] if intro else []
+    )
     result += sections
     if not result:
         raise DocumentError(path, 1, "no text found")
     return ParsedDocument(file=path, title=title, text=text, sections=result)
 
 
-def _parse_item(path: Path, line: int, item: re.Match[str], expected: int) -> ParsedSection:
+def _parse_item(
+    path: Path, line: int, item: re.Match[str], expected: int
+) -> ParsedSection:
     number, rest = int(item.group(1)), item.group(2)
     if number != expected:
         raise DocumentError(
-            path, line, f"item numbered {number}, expected {expected} (numbering must run 1, 2, 3...)"
+            path,
+            line,
+            f"item numbered {number}, expected {expected} (numbering must run 1, 2, 3...)",
         )
     title, colon, body = rest.partition(":")
     title, body = title.strip(), body.strip()
     if not colon or not title:
-        raise DocumentError(path, line, f"item {number} has no 'Title:' before its text")
+        raise DocumentError(
+            path, line, f"item {number} has no 'Title:' before its text"
+        )
     if len(title) > MAX_TITLE_CHARS:
         raise DocumentError(
-            path, line, f"item {number}'s title is over {MAX_TITLE_CHARS} characters (missing ':'?)"
+            path,
+            line,
+            f"item {number}'s title is over {MAX_TITLE_CHARS} characters (missing ':'?)",
         )
     if not body:
-        raise DocumentError(path, line, f"item {number} ('{title}') has no text after its title")
+        raise DocumentError(
+            path, line, f"item {number} ('{title}') has no text after its title"
+        )
     return ParsedSection(number, title, body, line)

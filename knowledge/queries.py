@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from sqlalchemy import func, select
 from sqlalchemy.exc import OperationalError, ProgrammingError
 from sqlalchemy.orm import Session, joinedload
+from sqlalchemy.sql import Select
 
 from knowledge import model, pipeline
 from knowledge.search import BM25
@@ -19,7 +20,7 @@ from knowledge.vocabulary import project_vocabulary
 REBUILD_HINT = "run `make knowledge` (python -m knowledge build)"
 
 
-class StoreNotReady(RuntimeError):
+class StoreNotReadyError(RuntimeError):
     """The store is missing, empty or from another schema version."""
 
 
@@ -57,33 +58,37 @@ def _ref(section: model.Section) -> SectionRef:
     )
 
 
-def _sections() -> select:  # type: ignore[valid-type]
+def _sections() -> Select:
     return select(model.Section).options(joinedload(model.Section.document))
 
 
 def check_store(session: Session) -> dict[str, str]:
-    """Raise StoreNotReady unless the store is built, current and not empty."""
+    """Raise StoreNotReadyError unless the store is built, current and not empty."""
     try:
-        info = dict(session.execute(select(model.StoreInfo.key, model.StoreInfo.value)).all())
+        info = dict(
+            session.execute(select(model.StoreInfo.key, model.StoreInfo.value)).all()
+        )
     except (OperationalError, ProgrammingError) as exc:
-        raise StoreNotReady(
+        raise StoreNotReadyError(
             f"the knowledge store is missing or unreadable ({type(exc.orig).__name__}): "
             f"{REBUILD_HINT}"
         ) from exc
     if info.get("schema_version") != model.SCHEMA_VERSION:
-        raise StoreNotReady(
+        raise StoreNotReadyError(
             f"the knowledge store has schema {info.get('schema_version')!r}, this code "
             f"needs {model.SCHEMA_VERSION!r}: {REBUILD_HINT}"
         )
     if not session.scalar(select(func.count(model.Section.id))):
-        raise StoreNotReady(f"the knowledge store is empty: {REBUILD_HINT}")
+        raise StoreNotReadyError(f"the knowledge store is empty: {REBUILD_HINT}")
     return info
 
 
 def all_sections(session: Session) -> list[SectionRef]:
     """Every section, documents in build order, sections by number."""
     rows = session.scalars(
-        _sections().join(model.Document).order_by(model.Document.position, model.Section.number)
+        _sections()
+        .join(model.Document)
+        .order_by(model.Document.position, model.Section.number)
     ).all()
     return [_ref(s) for s in rows]
 
@@ -113,7 +118,9 @@ def topic_of_section(session: Session, section: SectionRef) -> str | None:
         select(model.Topic.key)
         .join(model.Section)
         .join(model.Document)
-        .where(model.Section.number == section.number, model.Document.file == section.file)
+        .where(
+            model.Section.number == section.number, model.Document.file == section.file
+        )
         .order_by(model.Topic.key)
     )
 
@@ -131,19 +138,27 @@ def _singulars(phrase: str) -> list[str]:
 def find_term(session: Session, phrase: str) -> model.Term | None:
     """The term a phrase names: its canonical name or a synonym, plural or not."""
     for form in _singulars(phrase.strip().lower()):
-        term = session.scalars(
-            select(model.Term).where(func.lower(model.Term.name) == form)
-        ).first() or session.scalars(
-            select(model.Term).join(model.Synonym).where(model.Synonym.phrase == form)
-        ).first()
+        term = (
+            session.scalars(
+                select(model.Term).where(func.lower(model.Term.name) == form)
+            ).first()
+            or session.scalars(
+                select(model.Term)
+                .join(model.Synonym)
+                .where(model.Synonym.phrase == form)
+            ).first()
+        )
         if term is not None:
             return term
     return None
 
 
 def sections_for_term(session: Session, phrase: str) -> list[SectionRef]:
-    """The sections about a term, most specific first (named in the title, then most
-    mentions, then direct before related, then in document order)."""
+    """The sections about a term, most specific first.
+
+    Sections naming it in the title come first, then those with most mentions, direct
+    mentions before related ones, then document order.
+    """
     term = find_term(session, phrase)
     if term is None:
         return []
@@ -164,12 +179,19 @@ def sections_for_term(session: Session, phrase: str) -> list[SectionRef]:
     return [_ref(section) for section, _ in rows]
 
 
-def related_sections(session: Session, section: SectionRef, limit: int = 3) -> list[SectionRef]:
+def related_sections(
+    session: Session, section: SectionRef, limit: int = 3
+) -> list[SectionRef]:
     """Other numbered sections that share the most terms with this one."""
-    own = select(model.Mention.term_id).join(model.Section).join(model.Document).where(
-        model.Section.number == section.number,
-        model.Document.file == section.file,
-        model.Mention.via.is_(None),
+    own = (
+        select(model.Mention.term_id)
+        .join(model.Section)
+        .join(model.Document)
+        .where(
+            model.Section.number == section.number,
+            model.Document.file == section.file,
+            model.Mention.via.is_(None),
+        )
     )
     shared = func.count(model.Mention.term_id)
     rows = session.execute(
@@ -181,7 +203,10 @@ def related_sections(session: Session, section: SectionRef, limit: int = 3) -> l
             model.Mention.term_id.in_(own),
             model.Mention.via.is_(None),
             model.Section.number > 0,
-            ~((model.Section.number == section.number) & (model.Document.file == section.file)),
+            ~(
+                (model.Section.number == section.number)
+                & (model.Document.file == section.file)
+            ),
         )
         .group_by(model.Section.id)
         .order_by(shared.desc(), model.Section.number)
@@ -207,7 +232,9 @@ class _PassageIndex:
             if self._bm25 is None or build_id != self._build_id:
                 rows = session.scalars(
                     select(model.Passage).options(
-                        joinedload(model.Passage.section).joinedload(model.Section.document)
+                        joinedload(model.Passage.section).joinedload(
+                            model.Section.document
+                        )
                     )
                 ).all()
                 self._passages = [(_ref(p.section), p.text) for p in rows]
@@ -220,8 +247,11 @@ _INDEX = _PassageIndex()
 
 
 def query_terms(text: str) -> list[str]:
-    """The lemmas a query is ranked by, expanded with the vocabulary terms it names
-    (their canonical names and related terms: "knee" also looks for "joint")."""
+    """The lemmas a query is ranked by, expanded with the vocabulary terms it names.
+
+    Named terms add their canonical names and related terms ("knee" also looks for
+    "joint"); patients' words add the guide's words (search_synonyms).
+    """
     nlp = pipeline.load()
     doc = nlp(text[:2000])
     vocabulary = project_vocabulary()
@@ -247,7 +277,8 @@ def search(session: Session, text: str, limit: int = 5) -> list[SearchHit]:
         return []
     bm25, passages = _INDEX.get(session)
     scored = sorted(
-        zip(bm25.scores(words), range(len(passages))), key=lambda pair: (-pair[0], pair[1])
+        zip(bm25.scores(words), range(len(passages)), strict=True),
+        key=lambda pair: (-pair[0], pair[1]),
     )
     return [
         SearchHit(section=passages[i][0], passage=passages[i][1], score=round(score, 4))

@@ -14,7 +14,9 @@ from collections.abc import Sequence
 class BM25:
     """Okapi BM25 with the usual k1 and b; documents are lists of tokens."""
 
-    def __init__(self, documents: Sequence[Sequence[str]], k1: float = 1.2, b: float = 0.75):
+    def __init__(
+        self, documents: Sequence[Sequence[str]], k1: float = 1.2, b: float = 0.75
+    ):
         self.k1, self.b = k1, b
         self.term_counts = [Counter(doc) for doc in documents]
         self.lengths = [len(doc) for doc in documents]
@@ -24,14 +26,15 @@ class BM25:
             frequency.update(counts.keys())
         n = len(documents)
         self.idf = {
-            term: math.log(1 + (n - df + 0.5) / (df + 0.5)) for term, df in frequency.items()
+            term: math.log(1 + (n - df + 0.5) / (df + 0.5))
+            for term, df in frequency.items()
         }
 
     def scores(self, query: Sequence[str]) -> list[float]:
         """The score of every document for a query, in document order."""
         unique = set(query)
         result = []
-        for counts, length in zip(self.term_counts, self.lengths):
+        for counts, length in zip(self.term_counts, self.lengths, strict=True):
             score = 0.0
             norm = self.k1 * (1 - self.b + self.b * length / (self.average_length or 1))
             for term in unique:

@@ -106,10 +106,14 @@ def parse_vocabulary(raw: dict[str, Any]) -> Vocabulary:
             try:
                 re.compile(p)
             except re.error as exc:
-                raise VocabularyError(f"red_flags.{name}: bad pattern {p!r}: {exc}")
+                raise VocabularyError(
+                    f"red_flags.{name}: bad pattern {p!r}: {exc}"
+                ) from exc
         reply = spec.get("reply", "emergency")
         if reply not in ("emergency", "crisis"):
-            raise VocabularyError(f"red_flags.{name}: reply must be emergency or crisis")
+            raise VocabularyError(
+                f"red_flags.{name}: reply must be emergency or crisis"
+            )
         flags.append(RedFlagKind(name=str(name), reply=reply, patterns=patterns))
 
     rules = raw.get("red_flag_rules") or {}
@@ -225,11 +229,16 @@ GENERATED_HEADER = (
 def generated_files(vocabulary: Vocabulary | None = None) -> dict[Path, str]:
     """The generated files' paths and the contents they should have."""
     vocab = vocabulary or load_vocabulary()
-    patterns = "".join(json.dumps(p, sort_keys=True) + "\n" for p in entity_patterns(vocab))
+    patterns = "".join(
+        json.dumps(p, sort_keys=True) + "\n" for p in entity_patterns(vocab)
+    )
     lookups = GENERATED_HEADER + yaml.dump(
         rasa_lookups(vocab), Dumper=_LiteralDumper, sort_keys=False, allow_unicode=True
     )
-    return {settings.ENTITY_PATTERNS_FILE: patterns, settings.RASA_LOOKUPS_FILE: lookups}
+    return {
+        settings.ENTITY_PATTERNS_FILE: patterns,
+        settings.RASA_LOOKUPS_FILE: lookups,
+    }
 
 
 def write_generated_files() -> list[Path]:

@@ -32,7 +32,9 @@ async def run(tracker, dispatcher, domain):
         ("ask_quality_of_life", 10, "Improved Quality of Life"),
     ],
 )
-async def test_topic_intents_cite_their_section(use_store, dispatcher, domain, intent, number, title):
+async def test_topic_intents_cite_their_section(
+    use_store, dispatcher, domain, intent, number, title
+):
     result = await run(make_tracker("question", intent), dispatcher, domain)
     assert result["answer_outcome"] == "knowledge"
     cited = result["cited_sections"]
@@ -45,15 +47,27 @@ async def test_topic_intents_cite_their_section(use_store, dispatcher, domain, i
     assert dispatcher.messages == []  # the rules say it, from domain.yml
 
 
-async def test_knowledge_text_is_the_section_body_from_the_store(use_store, session, dispatcher, domain):
+async def test_knowledge_text_is_the_section_body_from_the_store(
+    use_store, session, dispatcher, domain
+):
     from knowledge import queries
 
-    result = await run(make_tracker("why injections not pills", "ask_injections_vs_pills"), dispatcher, domain)
+    result = await run(
+        make_tracker("why injections not pills", "ask_injections_vs_pills"),
+        dispatcher,
+        domain,
+    )
     assert result["answer_text"] == queries.section_by_number(session, 8).body
 
 
-async def test_overview_offers_all_ten_reasons_as_topic_buttons(use_store, dispatcher, domain):
-    result = await run(make_tracker("why are these injections done?", "ask_overview"), dispatcher, domain)
+async def test_overview_offers_all_ten_reasons_as_topic_buttons(
+    use_store, dispatcher, domain
+):
+    result = await run(
+        make_tracker("why are these injections done?", "ask_overview"),
+        dispatcher,
+        domain,
+    )
     assert result["answer_outcome"] == "overview"
     offered = result["offered_sections"]
     assert [o["number"] for o in offered] == list(range(1, 11))
@@ -70,10 +84,19 @@ async def test_overview_offers_all_ten_reasons_as_topic_buttons(use_store, dispa
         ([{"entity": "body_area", "value": "knee"}], 5, 2),
         ([{"entity": "condition", "value": "sciatica"}], 3, None),
         # the injection type decides over the body area: "PRP for my knee" is about PRP
-        ([{"entity": "body_area", "value": "knee"}, {"entity": "injection_type", "value": "prp"}], 9, None),
+        (
+            [
+                {"entity": "body_area", "value": "knee"},
+                {"entity": "injection_type", "value": "prp"},
+            ],
+            9,
+            None,
+        ),
     ],
 )
-async def test_entity_intents_answer_from_the_terms(use_store, dispatcher, domain, entities, cited, offered):
+async def test_entity_intents_answer_from_the_terms(
+    use_store, dispatcher, domain, entities, cited, offered
+):
     tracker = make_tracker("what is it", "ask_condition_help", entities=entities)
     result = await run(tracker, dispatcher, domain)
     assert result["answer_outcome"] == "knowledge"
@@ -82,29 +105,42 @@ async def test_entity_intents_answer_from_the_terms(use_store, dispatcher, domai
         assert offered in [o["number"] for o in result["offered_sections"]]
 
 
-async def test_entity_intent_without_entities_falls_back_to_search(use_store, dispatcher, domain):
-    tracker = make_tracker("is it better than having an operation on my back", "ask_condition_help")
+async def test_entity_intent_without_entities_falls_back_to_search(
+    use_store, dispatcher, domain
+):
+    tracker = make_tracker(
+        "is it better than having an operation on my back", "ask_condition_help"
+    )
     result = await run(tracker, dispatcher, domain)
     assert result["answer_outcome"] in {"knowledge", "clarify"}
     sections = result["cited_sections"] or result["offered_sections"]
     assert sections[0]["number"] == 7
 
 
-async def test_a_miss_is_not_covered_then_the_second_offers_a_person(use_store, dispatcher, domain):
-    first = await run(make_tracker("blorp fizz wibble", "nlu_fallback"), dispatcher, domain)
+async def test_a_miss_is_not_covered_then_the_second_offers_a_person(
+    use_store, dispatcher, domain
+):
+    first = await run(
+        make_tracker("blorp fizz wibble", "nlu_fallback"), dispatcher, domain
+    )
     assert first["answer_outcome"] == "not_covered"
     assert first["not_covered_category"] == "other"
     assert first["miss_count"] == 1
     second = await run(
-        make_tracker("zorp quux", "nlu_fallback", slots={"miss_count": first["miss_count"]}),
+        make_tracker(
+            "zorp quux", "nlu_fallback", slots={"miss_count": first["miss_count"]}
+        ),
         dispatcher,
         domain,
     )
     assert second["answer_outcome"] == "handoff"
     third = await run(
-        make_tracker("what is prp", "ask_injection_type",
-                     entities=[{"entity": "injection_type", "value": "prp"}],
-                     slots={"miss_count": second["miss_count"]}),
+        make_tracker(
+            "what is prp",
+            "ask_injection_type",
+            entities=[{"entity": "injection_type", "value": "prp"}],
+            slots={"miss_count": second["miss_count"]},
+        ),
         dispatcher,
         domain,
     )
@@ -118,7 +154,22 @@ async def test_an_ambiguous_search_offers_did_you_mean(use_store, session):
     assert answer.misses == 0
 
 
-@pytest.mark.parametrize("text", ["", " ", "\x00\x01", "<script>alert(1)</script>", "' OR 1=1 --", "{{7*7}}", "x" * 5000, "🙂🙂", "مرحبا"])
-async def test_hostile_or_empty_text_never_breaks_the_action(use_store, dispatcher, domain, text):
+@pytest.mark.parametrize(
+    "text",
+    [
+        "",
+        " ",
+        "\x00\x01",
+        "<script>alert(1)</script>",
+        "' OR 1=1 --",
+        "{{7*7}}",
+        "x" * 5000,
+        "🙂🙂",
+        "مرحبا",
+    ],
+)
+async def test_hostile_or_empty_text_never_breaks_the_action(
+    use_store, dispatcher, domain, text
+):
     result = await run(make_tracker(text, "nlu_fallback"), dispatcher, domain)
     assert result["answer_outcome"] in {"not_covered", "clarify", "knowledge"}

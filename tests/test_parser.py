@@ -46,7 +46,9 @@ def write(tmp_path: Path, text: str | bytes, name: str = "guide.txt") -> Path:
         ("Intro.\n1. A: ok\x00\n", 2, "NUL"),
     ],
 )
-def test_malformed_documents_fail_with_file_line_and_reason(tmp_path, text, line, reason):
+def test_malformed_documents_fail_with_file_line_and_reason(
+    tmp_path, text, line, reason
+):
     path = write(tmp_path, text)
     with pytest.raises(DocumentError) as error:
         parse_document(path)
@@ -57,7 +59,9 @@ def test_malformed_documents_fail_with_file_line_and_reason(tmp_path, text, line
 
 
 def test_continuation_lines_and_title_line(tmp_path):
-    path = write(tmp_path, "# Knee Care\nAbout knees.\n1. Rest: Rest the knee\nwhen it hurts.\n")
+    path = write(
+        tmp_path, "# Knee Care\nAbout knees.\n1. Rest: Rest the knee\nwhen it hurts.\n"
+    )
     doc = parse_document(path)
     assert doc.title == "Knee Care"
     assert doc.sections[1].body == "Rest the knee when it hurts."

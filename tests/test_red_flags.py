@@ -22,7 +22,10 @@ def load(name):
 
 
 def emergencies(name):
-    return [pytest.param(e["text"], e["kind"], id=e["text"][:40]) for e in load(name)["emergencies"]]
+    return [
+        pytest.param(e["text"], e["kind"], id=e["text"][:40])
+        for e in load(name)["emergencies"]
+    ]
 
 
 def near_misses(name):
@@ -87,7 +90,9 @@ def test_self_harm_outranks_other_flags_and_is_not_suppressed_by_a_question(dete
 
 
 def test_common_words_are_not_folded_into_symptoms(detector):
-    assert detector.fold_typos("never mind, dumb question") == "never mind, dumb question"
+    assert (
+        detector.fold_typos("never mind, dumb question") == "never mind, dumb question"
+    )
     assert detector.fold_typos("chils and temprature") == "chills and temperature"
 
 

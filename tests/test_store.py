@@ -79,7 +79,10 @@ def test_search_ranks_the_right_section_first(session, question, section):
     assert hits == sorted(hits, key=lambda h: -h.score)
 
 
-@pytest.mark.parametrize("question", ["", "   ", "the and of", "zzzz qqqq", "' OR 1=1; DROP TABLE sections; --"])
+@pytest.mark.parametrize(
+    "question",
+    ["", "   ", "the and of", "zzzz qqqq", "' OR 1=1; DROP TABLE sections; --"],
+)
 def test_search_without_matching_words_returns_nothing(session, question):
     assert queries.search(session, question) == []
 
@@ -103,11 +106,15 @@ def test_build_is_idempotent(tmp_path, sources):
     assert list(tmp_path.glob("*.building-*")) == []
 
 
-def test_a_malformed_document_fails_the_build_and_keeps_the_previous_store(tmp_path, sources):
+def test_a_malformed_document_fails_the_build_and_keeps_the_previous_store(
+    tmp_path, sources
+):
     url = f"sqlite:///{tmp_path / 'k.db'}"
     build_store(url=url, sources_dir=sources)
     before = (tmp_path / "k.db").read_bytes()
-    (sources / "zz-broken.txt").write_text("Intro\n1. Fine: text\n5. Skipped: numbers\n")
+    (sources / "zz-broken.txt").write_text(
+        "Intro\n1. Fine: text\n5. Skipped: numbers\n"
+    )
     with pytest.raises(DocumentError) as error:
         build_store(url=url, sources_dir=sources)
     assert error.value.line == 3 and error.value.file.name == "zz-broken.txt"
@@ -117,7 +124,9 @@ def test_a_malformed_document_fails_the_build_and_keeps_the_previous_store(tmp_p
 
 
 def test_a_second_document_is_ingested_after_the_clinics(tmp_path, sources):
-    (sources / "aftercare.txt").write_text("# Aftercare\nGeneral notes.\n1. Ice: Use ice packs.\n")
+    (sources / "aftercare.txt").write_text(
+        "# Aftercare\nGeneral notes.\n1. Ice: Use ice packs.\n"
+    )
     url = f"sqlite:///{tmp_path / 'k.db'}"
     report = build_store(url=url, sources_dir=sources)
     assert report.documents == 2
@@ -132,29 +141,44 @@ def test_a_topic_naming_a_missing_section_fails_the_build(tmp_path, sources):
     topics = tmp_path / "topics.yml"
     topics.write_text("pain-management-injections.txt:\n  knees: Knee Pain\n")
     with pytest.raises(BuildError, match="Knee Pain"):
-        build_store(url=f"sqlite:///{tmp_path / 'k.db'}", sources_dir=sources, topics_file=topics)
+        build_store(
+            url=f"sqlite:///{tmp_path / 'k.db'}",
+            sources_dir=sources,
+            topics_file=topics,
+        )
 
 
 def test_check_store_refuses_missing_empty_and_old_stores(tmp_path):
     missing = f"sqlite:///{tmp_path / 'missing.db'}"
-    with pytest.raises(queries.StoreNotReady, match="make knowledge"):
-        with session_scope(missing) as session:
-            queries.check_store(session)
+    with (
+        pytest.raises(queries.StoreNotReadyError, match="make knowledge"),
+        session_scope(missing) as session,
+    ):
+        queries.check_store(session)
 
     old = tmp_path / "old.db"
     engine = create_engine(f"sqlite:///{old}")
     model.Base.metadata.create_all(engine)
     with engine.begin() as conn:
-        conn.execute(text("INSERT INTO store_info (key, value) VALUES ('schema_version', '0')"))
-    with pytest.raises(queries.StoreNotReady, match="schema"):
-        with get_session_factory(f"sqlite:///{old}")() as session:
-            queries.check_store(session)
+        conn.execute(
+            text("INSERT INTO store_info (key, value) VALUES ('schema_version', '0')")
+        )
+    with (
+        pytest.raises(queries.StoreNotReadyError, match="schema"),
+        get_session_factory(f"sqlite:///{old}")() as session,
+    ):
+        queries.check_store(session)
 
     with sqlite3.connect(old) as conn:
-        conn.execute("UPDATE store_info SET value = ? WHERE key = 'schema_version'", (model.SCHEMA_VERSION,))
-    with pytest.raises(queries.StoreNotReady, match="empty"):
-        with get_session_factory(f"sqlite:///{old}")() as session:
-            queries.check_store(session)
+        conn.execute(
+            "UPDATE store_info SET value = ? WHERE key = 'schema_version'",
+            (model.SCHEMA_VERSION,),
+        )
+    with (
+        pytest.raises(queries.StoreNotReadyError, match="empty"),
+        get_session_factory(f"sqlite:///{old}")() as session,
+    ):
+        queries.check_store(session)
 
 
 PG_URL = "postgresql+psycopg2://postgres@127.0.0.1:5432/test"
@@ -168,7 +192,9 @@ def postgres_available() -> bool:
         return False
 
 
-@pytest.mark.skipif(not postgres_available(), reason="PostgreSQL is not running on 127.0.0.1:5432")
+@pytest.mark.skipif(
+    not postgres_available(), reason="PostgreSQL is not running on 127.0.0.1:5432"
+)
 def test_postgresql_build_swaps_schemas_atomically(sources):
     report = build_store(url=PG_URL, sources_dir=sources, force=True)
     assert report.built and report.sections == 11
@@ -182,7 +208,12 @@ def test_postgresql_build_swaps_schemas_atomically(sources):
     with session_scope(PG_URL) as session:
         assert queries.section_by_number(session, 9).title == "Regenerative Medicine"
     with create_engine(PG_URL).connect() as conn:
-        schemas = {r[0] for r in conn.execute(text("SELECT schema_name FROM information_schema.schemata"))}
+        schemas = {
+            r[0]
+            for r in conn.execute(
+                text("SELECT schema_name FROM information_schema.schemata")
+            )
+        }
     assert "knowledge" in schemas and "knowledge_building" not in schemas
 
 

@@ -22,11 +22,24 @@ def test_generated_files_are_up_to_date():
 def test_vocabulary_has_the_terms_the_issue_names():
     names = {t.name for t in project_vocabulary().terms}
     for expected in [
-        "epidural steroid injection", "nerve block", "selective nerve root block",
-        "trigger point injection", "hyaluronic acid injection", "platelet-rich plasma",
-        "bone marrow aspirate", "osteoarthritis", "rheumatoid arthritis", "bursitis",
-        "tendonitis", "sciatica", "myofascial pain syndrome", "knee", "hip", "shoulder",
-        "back", "neck",
+        "epidural steroid injection",
+        "nerve block",
+        "selective nerve root block",
+        "trigger point injection",
+        "hyaluronic acid injection",
+        "platelet-rich plasma",
+        "bone marrow aspirate",
+        "osteoarthritis",
+        "rheumatoid arthritis",
+        "bursitis",
+        "tendonitis",
+        "sciatica",
+        "myofascial pain syndrome",
+        "knee",
+        "hip",
+        "shoulder",
+        "back",
+        "neck",
     ]:
         assert expected in names
 
@@ -40,7 +53,10 @@ def test_patterns_cover_every_phrase_with_its_kind():
     vocab = load_vocabulary()
     patterns = entity_patterns(vocab)
     assert {p["label"] for p in patterns} == set(ENTITY_KINDS)
-    assert any(p["id"] == "hyaluronic acid injection" and p["pattern"][0] == {"LOWER": "gel"} for p in patterns)
+    assert any(
+        p["id"] == "hyaluronic acid injection" and p["pattern"][0] == {"LOWER": "gel"}
+        for p in patterns
+    )
 
 
 @pytest.fixture(scope="module")
@@ -52,11 +68,29 @@ def nlp():
 @pytest.mark.parametrize(
     ("text", "expected"),
     [
-        ("I had a PRP shot in both Knees", {("injection_type", "platelet-rich plasma"), ("body_area", "knee")}),
-        ("would a gel shot help my osteoarthritis", {("injection_type", "hyaluronic acid injection"), ("condition", "osteoarthritis")}),
-        ("Platelet-Rich Plasma for tendonitis", {("injection_type", "platelet-rich plasma"), ("condition", "tendonitis")}),
+        (
+            "I had a PRP shot in both Knees",
+            {("injection_type", "platelet-rich plasma"), ("body_area", "knee")},
+        ),
+        (
+            "would a gel shot help my osteoarthritis",
+            {
+                ("injection_type", "hyaluronic acid injection"),
+                ("condition", "osteoarthritis"),
+            },
+        ),
+        (
+            "Platelet-Rich Plasma for tendonitis",
+            {("injection_type", "platelet-rich plasma"), ("condition", "tendonitis")},
+        ),
         ("my lower back and neck", {("body_area", "back"), ("body_area", "neck")}),
-        ("selective nerve root block vs nerve block", {("injection_type", "selective nerve root block"), ("injection_type", "nerve block")}),
+        (
+            "selective nerve root block vs nerve block",
+            {
+                ("injection_type", "selective nerve root block"),
+                ("injection_type", "nerve block"),
+            },
+        ),
         ("my sciatica is killing me", {("condition", "sciatica")}),
         ("the weather is nice", set()),
     ],
@@ -67,7 +101,9 @@ def test_entity_ruler_finds_vocabulary_terms(nlp, text, expected):
 
 def test_patterns_survive_initialize_and_a_reload(nlp):
     # nlp.initialize() clears entity-ruler patterns added before it; the build adds them after.
-    assert len(nlp.get_pipe("entity_ruler").patterns) == len(entity_patterns(load_vocabulary()))
+    assert len(nlp.get_pipe("entity_ruler").patterns) == len(
+        entity_patterns(load_vocabulary())
+    )
 
 
 def test_lemmas_are_lowercase_and_drop_stop_words(nlp):

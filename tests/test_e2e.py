@@ -1,0 +1,261 @@
+"""End to end: `python -m bot run` (action server + Rasa server) over Rasa's REST channel.
+
+Also: the Rasa server alone, with no action server, still gives emergency guidance.
+"""
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+
+import httpx
+import pytest
+
+from bot.nlg import ANSWER_TYPES
+from bot.serve import wait_until_ready
+from bot.training import ROOT, model_is_current
+
+pytestmark = [pytest.mark.e2e, pytest.mark.slow]
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def start(command, env):
+    return subprocess.Popen(
+        command,
+        cwd=ROOT,
+        env=env,
+        start_new_session=True,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+
+
+def stop(process, sig=signal.SIGTERM):
+    if process.poll() is None:
+        os.killpg(process.pid, sig)
+        try:
+            process.wait(30)
+        except subprocess.TimeoutExpired:
+            os.killpg(process.pid, signal.SIGKILL)
+            process.wait()
+
+
+@pytest.fixture(scope="module")
+def env(store_url):
+    if not model_is_current():
+        pytest.fail(
+            "the trained model is missing or stale: run `make model` (make test does)"
+        )
+    return {
+        **os.environ,
+        "KNOWLEDGE_DB_URL": store_url,
+        "ACTION_PORT": str(free_port()),
+        "RASA_PORT": str(free_port()),
+        "RASA_INTERFACE": "127.0.0.1",
+        "CLINIC_PHONE": "(555) 123-9876",
+        "EMERGENCY_NUMBER": "911",
+    }
+
+
+@pytest.fixture(scope="module")
+def assistant(env):
+    """`python -m bot run`, as `make run` starts it."""
+    process = start([sys.executable, "-m", "bot", "run"], env)
+    try:
+        assert wait_until_ready(int(env["RASA_PORT"]), timeout=180), (
+            "the assistant did not start"
+        )
+        yield f"http://127.0.0.1:{env['RASA_PORT']}", process
+    finally:
+        stop(process, signal.SIGINT)
+
+
+def say(base, sender, text, timeout=30):
+    response = httpx.post(
+        f"{base}/webhooks/rest/webhook",
+        json={"sender": sender, "message": text},
+        timeout=timeout,
+    )
+    response.raise_for_status()
+    return response.json()
+
+
+def contract(messages):
+    """The reply's answer description; exactly one per reply."""
+    answers = [m["custom"]["answer"] for m in messages if "custom" in m]
+    assert len(answers) == 1, messages
+    answer = answers[0]
+    assert set(answer) == {"type", "sections", "category", "intent", "confidence"}
+    assert answer["type"] in ANSWER_TYPES
+    assert 0.0 <= answer["confidence"] <= 1.0
+    return answer
+
+
+def text(messages):
+    return "\n".join(m.get("text", "") for m in messages)
+
+
+def test_a_knowledge_answer_cites_its_section(assistant):
+    base, _ = assistant
+    reply = say(base, "e2e-knee", "what can help my knee")
+    answer = contract(reply)
+    assert answer["type"] == "knowledge"
+    assert answer["sections"][0] == {
+        "document": "Pain Management Injections",
+        "number": 5,
+        "title": "Joint Pain",
+    }
+    body = text(reply)
+    assert "lubricating and cushioning the affected joint" in body
+    assert "section 5 (Joint Pain)" in body
+    assert "automated assistant" in body  # the first reply opens with the disclaimer
+    buttons = [b["payload"] for m in reply for b in m.get("buttons", [])]
+    assert "/ask_inflammation" in buttons and 2 <= len(buttons) <= 3
+
+
+def test_the_clinics_two_named_questions(assistant):
+    base, _ = assistant
+    pills = contract(say(base, "e2e-named", "why injections rather than pills?"))
+    assert pills["type"] == "knowledge" and pills["sections"][0]["number"] == 8
+    joints = contract(say(base, "e2e-named", "what helps joint pain"))
+    assert joints["type"] == "knowledge" and joints["sections"][0]["number"] == 5
+
+
+def test_a_button_payload_takes_the_same_path(assistant):
+    base, _ = assistant
+    answer = contract(say(base, "e2e-button", "/ask_regenerative"))
+    assert (
+        answer["sections"][0]["title"] == "Regenerative Medicine"
+        and answer["confidence"] == 1.0
+    )
+
+
+def test_overview_lists_the_ten_reasons(assistant):
+    base, _ = assistant
+    reply = say(base, "e2e-overview", "why are these injections done?")
+    answer = contract(reply)
+    assert answer["type"] == "overview" and len(answer["sections"]) == 10
+    assert len([b for m in reply for b in m.get("buttons", [])]) == 10
+
+
+def test_red_flag_gets_emergency_guidance_first(assistant):
+    base, _ = assistant
+    reply = say(
+        base, "e2e-flag", "i've had a fever and chills since my epidural yesterday"
+    )
+    assert contract(reply)["type"] == "emergency"
+    assert (
+        reply[0]["text"].startswith("This could be an emergency")
+        and "911" in reply[0]["text"]
+    )
+
+
+def test_self_harm_gets_the_crisis_line(assistant):
+    base, _ = assistant
+    reply = say(base, "e2e-crisis", "i just want to end my life")
+    assert contract(reply)["type"] == "emergency" and "988" in text(reply)
+
+
+def test_not_covered_is_honest_records_the_category_and_offers_a_call_back(assistant):
+    base, _ = assistant
+    reply = say(base, "e2e-cost", "how much does a nerve block cost with medicare")
+    answer = contract(reply)
+    assert answer["type"] == "not_covered" and answer["category"] == "cost_insurance"
+    assert "(555) 123-9876" in text(reply)
+    follow = contract(say(base, "e2e-cost", "yes please"))
+    assert follow["type"] == "handoff"
+
+
+def test_two_misses_offer_a_person(assistant):
+    base, _ = assistant
+    assert contract(say(base, "e2e-miss", "xqzv blorp"))["type"] == "not_covered"
+    assert contract(say(base, "e2e-miss", "wibble frotz"))["type"] == "handoff"
+
+
+@pytest.mark.parametrize(
+    "message",
+    [
+        "",
+        "   ",
+        "<script>alert(1)</script>",
+        "' OR 1=1; --",
+        "{{7*7}} ${x}",
+        "🙂" * 50,
+        "x" * 3000,
+        "\u202eabc",
+        "\x00\x07",
+    ],
+)
+def test_odd_input_gets_a_reply_that_keeps_the_contract(assistant, message):
+    base, _ = assistant
+    reply = say(base, f"e2e-odd-{abs(hash(message))}", message)
+    contract(reply)
+    assert all(
+        "<script>" not in m.get("text", "") or "alert" not in m.get("text", "")
+        for m in reply
+    )
+
+
+def test_malformed_json_is_refused_without_a_server_error(assistant):
+    base, _ = assistant
+    response = httpx.post(
+        f"{base}/webhooks/rest/webhook",
+        content=b"{not json",
+        headers={"content-type": "application/json"},
+    )
+    assert 400 <= response.status_code < 500
+
+
+def test_ctrl_c_stops_both_servers(env, assistant):
+    base, process = assistant
+    # the module fixture stops it with SIGINT; here: it is running and serving
+    assert process.poll() is None
+    assert httpx.get(f"{base}/").status_code == 200
+
+
+def test_without_the_action_server_emergencies_still_work(env, tmp_path):
+    rasa_port = free_port()
+    offline = {
+        **env,
+        "RASA_PORT": str(rasa_port),
+        "ACTION_ENDPOINT_URL": f"http://127.0.0.1:{free_port()}/webhook",
+    }
+    from bot.serve import rasa_server_command
+
+    process = start(
+        rasa_server_command(["--interface", "127.0.0.1"], port=rasa_port), offline
+    )
+    try:
+        assert wait_until_ready(rasa_port, timeout=180)
+        base = f"http://127.0.0.1:{rasa_port}"
+        first = say(base, "offline-1", "my throat is swelling and i can't breathe")
+        assert contract(first)["type"] == "emergency" and "911" in first[0]["text"]
+        knowledge = say(base, "offline-2", "what is prp")
+        assert contract(knowledge)["type"] == "handoff" and "(555) 123-9876" in text(
+            knowledge
+        )
+    finally:
+        stop(process)
+
+
+def test_action_server_refuses_to_start_without_a_store(env, tmp_path):
+    result = subprocess.run(
+        [sys.executable, "-m", "actions"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env={
+            **env,
+            "KNOWLEDGE_DB_URL": f"sqlite:///{tmp_path / 'none.db'}",
+            "ACTION_PORT": str(free_port()),
+        },
+    )
+    assert result.returncode == 2
+    assert "make knowledge" in result.stderr

@@ -1,0 +1,138 @@
+"""Tests on the trained model (`make test` trains it first when its inputs changed)."""
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+
+from bot.evaluation import answer_report, intent_report, load_examples, parse_messages
+from bot.training import MODEL_FILE, ROOT, model_is_current
+from knowledge import queries
+from knowledge.environment import session_scope
+
+pytestmark = pytest.mark.slow
+
+# Floors set from measurement (docs/benchmarks.md: accuracy 0.799, macro-F1 0.843, right
+# section 0.844, honest not-covered 0.898 on 219 held-out messages), a little below it.
+ACCURACY_FLOOR = 0.76
+MACRO_F1_FLOOR = 0.80
+RIGHT_SECTION_FLOOR = 0.80
+HONEST_NOT_COVERED_FLOOR = 0.85
+
+HELDOUT = ROOT / "tests" / "nlu" / "heldout.yml"
+
+
+@pytest.fixture(scope="module")
+def model() -> Path:
+    if not model_is_current():
+        pytest.fail(
+            "the trained model is missing or stale: run `make model` (make test does)"
+        )
+    return MODEL_FILE
+
+
+def rasa(*args: str) -> subprocess.CompletedProcess:
+    env = {
+        **os.environ,
+        "RASA_TELEMETRY_ENABLED": "false",
+        "PYTHONWARNINGS": "ignore,default::UserWarning",
+    }
+    return subprocess.run(
+        [sys.executable, "-m", "rasa", *args],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+
+
+def test_rasa_data_validate_has_no_warnings():
+    result = rasa("data", "validate", "--fail-on-warnings")
+    output = result.stdout + result.stderr
+    assert result.returncode == 0, output
+    assert "UserWarning" not in output, output
+
+
+def test_conversations(model, tmp_path):
+    result = rasa(
+        "test",
+        "core",
+        "--stories",
+        "tests/conversations",
+        "--model",
+        str(model),
+        "--fail-on-prediction-errors",
+        "--out",
+        str(tmp_path),
+    )
+    failed = tmp_path / "failed_test_stories.yml"
+    assert result.returncode == 0, (
+        failed.read_text() if failed.exists() else ""
+    ) + result.stderr[-3000:]
+
+
+@pytest.fixture(scope="module")
+def heldout(model):
+    examples = load_examples(HELDOUT)
+    return examples, parse_messages(model, [e.text for e in examples])
+
+
+def test_heldout_covers_every_intent_and_is_not_in_training():
+    domain = yaml.safe_load((ROOT / "domain.yml").read_text())
+    heldout = load_examples(HELDOUT)
+    assert len(heldout) >= 150
+    assert {e.intent for e in heldout} == set(domain["intents"])
+    training = {
+        e.text.lower()
+        for p in (ROOT / "data" / "nlu").glob("*.yml")
+        for e in load_examples(p)
+    }
+    assert not [e.text for e in heldout if e.text.lower() in training]
+
+
+def test_training_data_has_twenty_examples_per_intent():
+    domain = yaml.safe_load((ROOT / "domain.yml").read_text())
+    examples = [
+        e for p in (ROOT / "data" / "nlu").glob("*.yml") for e in load_examples(p)
+    ]
+    for intent in domain["intents"]:
+        assert sum(e.intent == intent for e in examples) >= 20, intent
+
+
+def test_heldout_intent_accuracy_and_macro_f1(heldout):
+    examples, parses = heldout
+    report = intent_report(
+        [e.intent for e in examples], [p["intent"]["name"] for p in parses]
+    )
+    assert report.accuracy >= ACCURACY_FLOOR
+    assert report.macro_f1 >= MACRO_F1_FLOOR
+
+
+def test_every_heldout_emergency_is_recognised(heldout):
+    examples, parses = heldout
+    emergency = {"report_red_flag", "report_self_harm"}
+    missed = [
+        e.text
+        for e, p in zip(examples, parses, strict=True)
+        if e.intent in emergency and p["intent"]["name"] not in emergency
+    ]
+    assert missed == []
+
+
+def test_heldout_answers_come_from_the_right_section(heldout, use_store):
+    examples, parses = heldout
+    with session_scope() as session:
+        topics = {
+            e.intent: queries.section_for_topic(session, e.intent[4:]).number
+            for e in examples
+            if e.intent.startswith("ask_")
+            and e.intent != "ask_overview"
+            and queries.section_for_topic(session, e.intent[4:]) is not None
+        }
+    report = answer_report(examples, parses, topics)
+    assert report.right_section >= RIGHT_SECTION_FLOOR
+    assert report.honest_not_covered >= HONEST_NOT_COVERED_FLOOR
