@@ -10,8 +10,12 @@ import logging
 import os
 import sys
 
-from knowledge import queries
-from knowledge.environment import session_scope
+# thinc (under spaCy) imports TensorFlow when it is installed, as it is for Rasa; the
+# action server never uses it, and it would triple the server's memory.
+sys.modules.setdefault("tensorflow", None)  # type: ignore[arg-type]
+
+from knowledge import queries  # noqa: E402
+from knowledge.environment import session_scope  # noqa: E402
 
 
 def main() -> int:

@@ -1,53 +1,141 @@
-"""`make bench`: answer quality on the held-out questions, printed as a table.
+"""`make bench`: answer quality on the held-out questions, printed as tables.
 
-Intent accuracy and macro-F1 (the trained model, red-flag detector included), the share
-of topic questions answered from the right section, the share of not-covered questions
-answered honestly, and the red-flag detector's recall and false alarms on its table.
+1. The assistant: intent accuracy and macro-F1 (the trained model, red-flag detector
+   included), the share of topic questions answered from the right section, the share of
+   not-covered questions answered honestly.
+2. The alternative a clinic might pick instead: a plain BM25 search box over the guide's
+   sections, answering with the top section when its score passes a threshold (the best
+   threshold for it, chosen on these same questions) and "not found" otherwise.
+3. The search engine behind the assistant's free-text fallback: in-memory BM25 over lemma
+   passages vs SQLite FTS5, top-1 section on the topic questions.
+4. Red flags: recall and false alarms of the detector alone and of the running system
+   (detector + NLU intent) on each table; the final table was never used for tuning.
 """
 
 from __future__ import annotations
 
+import sqlite3
 import sys
 import time
 from collections import Counter
 from pathlib import Path
+from typing import Any
 
 import yaml
 
-from bot.evaluation import answer_report, intent_report, load_examples, parse_messages
+from bot.evaluation import (
+    NOT_COVERED_INTENTS,
+    answer_report,
+    intent_report,
+    load_examples,
+    parse_messages,
+)
 from bot.red_flags import project_detector
 from bot.training import MODEL_FILE, ROOT
-from knowledge import queries
+from knowledge import model, pipeline, queries
 from knowledge.environment import session_scope
+from knowledge.search import BM25
 
 HELDOUT = ROOT / "tests" / "nlu" / "heldout.yml"
-RED_FLAGS = ROOT / "tests" / "nlu" / "red_flags.yml"
+TABLES = ["red_flags.yml", "red_flags_holdout.yml", "red_flags_blind.yml", "red_flags_final.yml"]
+EMERGENCY_INTENTS = {"report_red_flag", "report_self_harm"}
 
 
-def topic_sections() -> dict[str, int]:
+def topic_sections(intents: set[str]) -> dict[str, int]:
     """Gold intent -> section number, for the topic intents the store knows."""
+    mapping = {}
     with session_scope() as session:
-        mapping = {}
-        for intent in {e.intent for e in load_examples(HELDOUT)}:
+        for intent in intents:
             if intent.startswith("ask_") and intent != "ask_overview":
                 section = queries.section_for_topic(session, intent[4:])
                 if section is not None:
                     mapping[intent] = section.number
-        return mapping
+    return mapping
 
 
-def red_flag_figures(path: Path) -> tuple[float, float, list[str]]:
-    table = yaml.safe_load(path.read_text(encoding="utf-8"))
-    detector = project_detector()
-    emergencies = table["emergencies"]
-    found = [detector.detect(e["text"]) is not None for e in emergencies]
-    alarms = [t for t in table["near_misses"] if detector.detect(t) is not None]
-    missed = [e["text"] for e, ok in zip(emergencies, found, strict=True) if not ok]
-    return (
-        sum(found) / len(found),
-        len(alarms) / len(table["near_misses"]),
-        missed + [f"FALSE ALARM: {t}" for t in alarms],
+def plain_search_baseline(examples: list[Any], topics: dict[str, int]) -> tuple[float, float, float]:
+    """BM25 over whole sections (plain lowercase words), best threshold for it."""
+    with session_scope() as session:
+        sections = [s for s in queries.all_sections(session) if s.number > 0]
+    nlp = pipeline.load()
+
+    def words(text: str) -> list[str]:
+        return [t.lower_ for t in nlp(text) if t.is_alpha and not t.is_stop]
+
+    bm25 = BM25([words(f"{s.title} {s.body}") for s in sections])
+    scored = []
+    for example in examples:
+        scores = bm25.scores(words(example.text))
+        best = max(range(len(scores)), key=scores.__getitem__)
+        scored.append((example, sections[best].number, scores[best]))
+
+    def figures(threshold: float) -> tuple[float, float]:
+        right = sum(1 for e, n, s in scored if e.intent in topics and s >= threshold and n == topics[e.intent])
+        honest = sum(1 for e, _, s in scored if e.intent in NOT_COVERED_INTENTS and s < threshold)
+        n_topic = sum(1 for e, _, _ in scored if e.intent in topics)
+        n_nc = sum(1 for e, _, _ in scored if e.intent in NOT_COVERED_INTENTS)
+        return right / n_topic, honest / n_nc
+
+    best_threshold = max(
+        (t / 10 for t in range(0, 101)), key=lambda t: sum(figures(t))
     )
+    right, honest = figures(best_threshold)
+    return right, honest, best_threshold
+
+
+def search_engines(examples: list[Any], topics: dict[str, int]) -> dict[str, float]:
+    """Top-1 section accuracy of the fallback search engines on the topic questions."""
+    questions = [e for e in examples if e.intent in topics]
+    with session_scope() as session:
+        bm25_right = sum(
+            1
+            for e in questions
+            if (hits := queries.search_sections(session, e.text, 1))
+            and hits[0].section.number == topics[e.intent]
+        )
+        rows = session.query(model.Passage).all()
+        passages = [(p.section.number, p.lemmas) for p in rows]
+    fts = sqlite3.connect(":memory:")
+    fts.execute("CREATE VIRTUAL TABLE p USING fts5(section UNINDEXED, lemmas)")
+    fts.executemany("INSERT INTO p VALUES (?, ?)", passages)
+    fts_right = 0
+    for e in questions:
+        words = [w for w in queries.query_terms(e.text) if w.isalnum()]
+        if not words:
+            continue
+        match = " OR ".join(f'"{w}"' for w in words)
+        row = fts.execute(
+            "SELECT section FROM p WHERE p MATCH ? ORDER BY bm25(p) LIMIT 1", (match,)
+        ).fetchone()
+        fts_right += bool(row) and row[0] == topics[e.intent]
+    return {"bm25 (in memory)": bm25_right / len(questions), "sqlite fts5": fts_right / len(questions)}
+
+
+def red_flag_rows() -> list[tuple[str, str, str, str, str]]:
+    detector = project_detector()
+    rows = []
+    for name in TABLES:
+        path = ROOT / "tests" / "nlu" / name
+        if not path.exists():
+            continue
+        table = yaml.safe_load(path.read_text(encoding="utf-8"))
+        emergencies = [e["text"] for e in table["emergencies"]]
+        misses = table["near_misses"]
+        found = sum(detector.detect(t) is not None for t in emergencies)
+        alarms = sum(detector.detect(t) is not None for t in misses)
+        parses = parse_messages(MODEL_FILE, emergencies + misses)
+        sys_found = sum(p["intent"]["name"] in EMERGENCY_INTENTS for p in parses[: len(emergencies)])
+        sys_alarms = sum(p["intent"]["name"] in EMERGENCY_INTENTS for p in parses[len(emergencies) :])
+        rows.append(
+            (
+                name,
+                f"{found}/{len(emergencies)} = {found / len(emergencies):.3f}",
+                f"{alarms}/{len(misses)} = {alarms / len(misses):.3f}",
+                f"{sys_found}/{len(emergencies)} = {sys_found / len(emergencies):.3f}",
+                f"{sys_alarms}/{len(misses)} = {sys_alarms / len(misses):.3f}",
+            )
+        )
+    return rows
 
 
 def main() -> int:
@@ -57,39 +145,38 @@ def main() -> int:
     seconds = time.perf_counter() - started
     predicted = [p["intent"]["name"] for p in parses]
     report = intent_report([e.intent for e in examples], predicted)
-    answers = answer_report(examples, parses, topic_sections())
-    recall, false_alarms, flag_errors = red_flag_figures(RED_FLAGS)
+    topics = topic_sections({e.intent for e in examples})
+    answers = answer_report(examples, parses, topics)
+    base_right, base_honest, threshold = plain_search_baseline(examples, topics)
 
-    print(
-        f"\nheld-out questions: {len(examples)} ({HELDOUT.relative_to(ROOT)}); "
-        f"parsed in {seconds:.1f}s incl. model load"
-    )
-    print(f"{'figure':48} {'value':>8}")
-    print(f"{'intent accuracy':48} {report.accuracy:8.3f}")
-    print(f"{'intent macro-F1':48} {report.macro_f1:8.3f}")
-    print(
-        f"{'topic questions answered from the right section':48} {answers.right_section:8.3f}"
-        f"  (n={answers.topic_questions})"
-    )
-    print(
-        f"{'not-covered questions answered honestly':48} {answers.honest_not_covered:8.3f}"
-        f"  (n={answers.not_covered_questions})"
-    )
-    print(f"{'red-flag recall (detector table)':48} {recall:8.3f}")
-    print(f"{'red-flag false alarms (near misses)':48} {false_alarms:8.3f}")
+    print(f"\nheld-out questions: {len(examples)} ({HELDOUT.relative_to(ROOT)}); "
+          f"parsed in {seconds:.1f}s incl. model load")
+    print(f"\n{'figure':52} {'assistant':>10} {'BM25 search box':>16}")
+    print(f"{'intent accuracy':52} {report.accuracy:10.3f} {'-':>16}")
+    print(f"{'intent macro-F1':52} {report.macro_f1:10.3f} {'-':>16}")
+    print(f"{'topic questions answered from the right section':52} "
+          f"{answers.right_section:10.3f} {base_right:16.3f}  (n={answers.topic_questions})")
+    print(f"{'not-covered questions answered honestly':52} "
+          f"{answers.honest_not_covered:10.3f} {base_honest:16.3f}  (n={answers.not_covered_questions})")
+    print(f"(search box: BM25 over sections, best threshold {threshold:.1f})")
+
+    print(f"\n{'fallback search engine, top-1 section on topic questions':58} {'share':>6}")
+    for engine, share in search_engines(examples, topics).items():
+        print(f"  {engine:56} {share:6.3f}")
+
+    print(f"\n{'red-flag table':24} {'detector recall':>16} {'false alarms':>14} "
+          f"{'system recall':>16} {'false alarms':>14}")
+    for row in red_flag_rows():
+        print(f"{row[0]:24} {row[1]:>16} {row[2]:>14} {row[3]:>16} {row[4]:>14}")
+
     if "-v" in sys.argv:
-        confusion = Counter(
-            (e.intent, p) for e, p in zip(examples, predicted, strict=True) if e.intent != p
-        )
+        confusion = Counter((e.intent, p) for e, p in zip(examples, predicted, strict=True) if e.intent != p)
         print("\nconfusions (gold -> predicted):")
         for (g, p), n in confusion.most_common():
             print(f"  {n} {g} -> {p}")
         print("\nmisanswered:")
         for text, gold, got in answers.wrong:
             print(f"  [{gold} -> {got}] {text}")
-        print("\nred-flag errors:")
-        for line in flag_errors:
-            print(f"  {line}")
     return 0
 
 

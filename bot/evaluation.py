@@ -64,7 +64,12 @@ def load_examples(path: Path) -> list[Example]:
 
 def parse_messages(model_path: Path, texts: list[str]) -> list[dict[str, Any]]:
     """Parse messages with the trained model (NLU pipeline only)."""
+    import logging
+
     from rasa.core.agent import Agent
+    from rasa.utils.log_utils import configure_structlog
+
+    configure_structlog(logging.WARNING)  # no per-message debug lines in reports
 
     async def _parse() -> list[dict[str, Any]]:
         agent = Agent.load(str(model_path))

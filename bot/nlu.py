@@ -17,17 +17,24 @@ from bot.red_flags import project_detector
 RED_FLAG_INTENT = "report_red_flag"
 SELF_HARM_INTENT = "report_self_harm"
 RED_FLAG_KEY = "red_flag"
+EMERGENCY_INTENTS = {RED_FLAG_INTENT, SELF_HARM_INTENT}
 
 
 @DefaultV1Recipe.register(
     [DefaultV1Recipe.ComponentType.INTENT_CLASSIFIER], is_trainable=False
 )
 class RedFlagDetector(GraphComponent):
-    """Overrides the intent when a message reports a red-flag symptom.
+    """Decides, deterministically, whether a message reports a red-flag symptom.
 
     Runs last in the NLU pipeline, so neither a low-confidence fallback nor another
-    intent can hide an emergency. Adds `red_flag: {kind, reply, matched}` to the parse
-    data for triage.
+    intent can hide an emergency:
+      - a reported red flag sets the emergency (or crisis) intent, and adds
+        `red_flag: {kind, reply, matched}` to the parse data for triage;
+      - a symptom only mentioned as negated, past or in a general question ("no fever",
+        "is a headache normal after an epidural?") overrules a classifier that guessed an
+        emergency: the next intent in the ranking is taken;
+      - with no symptom pattern at all, the classifier's emergency guess stands (it may
+        know a way of putting it that the patterns do not).
     """
 
     @classmethod
@@ -51,8 +58,11 @@ class RedFlagDetector(GraphComponent):
     def process(self, messages: list[Message]) -> list[Message]:
         """Mark the messages that report a red flag."""
         for message in messages:
-            flag = self.detector.detect(message.get(TEXT) or "")
+            assessment = self.detector.assess(message.get(TEXT) or "")
+            flag = assessment.flag
             if flag is None:
+                if assessment.not_current:
+                    self._demote_emergency_guess(message)
                 continue
             intent = SELF_HARM_INTENT if flag.reply == "crisis" else RED_FLAG_INTENT
             override = {"name": intent, "confidence": 1.0}
@@ -69,3 +79,17 @@ class RedFlagDetector(GraphComponent):
                 add_to_output=True,
             )
         return messages
+
+    @staticmethod
+    def _demote_emergency_guess(message: Message) -> None:
+        intent = message.get(INTENT) or {}
+        if intent.get("name") not in EMERGENCY_INTENTS:
+            return
+        ranking = [
+            r
+            for r in message.get(INTENT_RANKING_KEY) or []
+            if r.get("name") not in EMERGENCY_INTENTS
+        ]
+        if ranking:
+            message.set(INTENT, dict(ranking[0]), add_to_output=True)
+            message.set(INTENT_RANKING_KEY, ranking, add_to_output=True)

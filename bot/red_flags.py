@@ -61,6 +61,19 @@ class RedFlag:
     matched: str
 
 
+@dataclass(frozen=True)
+class Assessment:
+    """What a message says about red flags.
+
+    `flag` is the red flag reported now, if any; `not_current` lists the kinds that are
+    mentioned but negated, past, or asked about in general ("no fever", "is a headache
+    normal after an epidural?").
+    """
+
+    flag: RedFlag | None
+    not_current: tuple[str, ...] = ()
+
+
 def _one_edit_apart(a: str, b: str) -> bool:
     """True when b is a with one letter changed, added, removed or two swapped."""
     if a == b or abs(len(a) - len(b)) > 1:
@@ -118,29 +131,38 @@ class RedFlagDetector:
 
     def detect(self, text: str) -> RedFlag | None:
         """The first red flag the message reports, self-harm first; None if none."""
+        return self.assess(text).flag
+
+    def assess(self, text: str) -> Assessment:
+        """The red flag a message reports, and the ones it mentions but does not."""
         message = self.fold_typos(normalise(text))
         if not message:
-            return None
+            return Assessment(None)
         asks_in_general = any(
             p.search(message) for p in self.general_question
         ) and not any(p.search(message) for p in self.first_person)
         found: list[RedFlag] = []
+        not_current: list[str] = []
         for kind, patterns in self.kinds:
+            reported = False
             for pattern in patterns:
                 for match in pattern.finditer(message):
-                    if self._negated(message, match.start()) or self._past(
-                        message, match.start()
+                    if (
+                        self._negated(message, match.start())
+                        or self._past(message, match.start())
+                        or (asks_in_general and kind.reply != "crisis")
                     ):
                         continue
-                    if asks_in_general and kind.reply != "crisis":
-                        continue
                     found.append(RedFlag(kind.name, kind.reply, match.group(0)))
+                    reported = True
                     break
-        if not found:
-            return None
+                if reported:
+                    break
+            if not reported and any(p.search(message) for p in patterns):
+                not_current.append(kind.name)
         # Crisis first; then the vocabulary's order, most specific kind first.
         found.sort(key=lambda flag: flag.reply != "crisis")
-        return found[0]
+        return Assessment(found[0] if found else None, tuple(not_current))
 
     def fold_typos(self, message: str) -> str:
         """Replace words one typo away from a symptom keyword with that keyword."""

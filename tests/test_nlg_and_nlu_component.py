@@ -179,3 +179,31 @@ def test_the_nlu_component_overrides_the_intent_for_a_red_flag():
         and calm.get("red_flag") is None
     )
     assert crisis.get("intent")["name"] == "report_self_harm"
+
+
+def test_a_negated_symptom_overrules_a_classifier_guessing_an_emergency():
+    component = RedFlagDetector()
+    ranking = [
+        {"name": "report_red_flag", "confidence": 0.8},
+        {"name": "ask_aftercare", "confidence": 0.15},
+    ]
+    negated = Message(
+        data={
+            "text": "no fever, just sore",
+            "intent": ranking[0],
+            "intent_ranking": ranking,
+        }
+    )
+    unknown = Message(
+        data={
+            "text": "the gauze keeps filling up",
+            "intent": ranking[0],
+            "intent_ranking": ranking,
+        }
+    )
+    component.process([negated, unknown])
+    assert negated.get("intent")["name"] == "ask_aftercare"
+    assert [r["name"] for r in negated.get("intent_ranking")] == ["ask_aftercare"]
+    assert (
+        unknown.get("intent")["name"] == "report_red_flag"
+    )  # no pattern: the guess stands
