@@ -1,0 +1,116 @@
+"""Closed-loop load over Rasa's REST channel (run as its own process).
+
+Each of N concurrent conversations sends its next message as soon as the last reply
+arrives, for a fixed time, cycling through a script of messages. Prints one JSON line:
+messages/s, latency percentiles, errors (non-200 or transport failures) and empty replies.
+
+    python -m bench.loadgen --url http://127.0.0.1:5005 --concurrency 16 --seconds 20 \
+        --script clinic
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import statistics
+import sys
+import time
+import uuid
+
+import httpx
+
+SCRIPTS = {
+    # A realistic mix for the clinic: knowledge answers, small talk, not-covered questions,
+    # a search fallback.
+    "clinic": [
+        "hi",
+        "why would i get injections instead of pills",
+        "what helps my knee",
+        "what is prp",
+        "how much does it cost with insurance",
+        "no thanks",
+        "is it better than surgery",
+        "my sciatica is killing me what can help",
+        "do you do acupuncture",
+        "thanks, bye",
+    ],
+    # The stock `rasa init` bot's own conversation.
+    "stock": [
+        "hello",
+        "I am feeling sad",
+        "yes",
+        "are you a bot?",
+        "great",
+        "bye",
+    ],
+}
+
+
+def percentile(values: list[float], share: float) -> float:
+    """The value below which `share` of the values fall (nearest rank)."""
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, max(0, round(share * len(ordered)) - 1))]
+
+
+async def conversation(
+    client: httpx.AsyncClient, url: str, script: list[str], deadline: float, results: dict
+) -> None:
+    sender = f"load-{uuid.uuid4().hex}"
+    turn = 0
+    while time.monotonic() < deadline:
+        message = script[turn % len(script)]
+        turn += 1
+        started = time.perf_counter()
+        try:
+            response = await client.post(url, json={"sender": sender, "message": message})
+            elapsed = time.perf_counter() - started
+            if response.status_code != 200:
+                results["errors"] += 1
+                continue
+            if not response.json():
+                results["empty"] += 1
+            results["latencies"].append(elapsed)
+        except (httpx.HTTPError, ValueError):
+            results["errors"] += 1
+
+
+async def run(url: str, concurrency: int, seconds: float, script: list[str]) -> dict:
+    results: dict = {"latencies": [], "errors": 0, "empty": 0}
+    limits = httpx.Limits(max_connections=concurrency, max_keepalive_connections=concurrency)
+    async with httpx.AsyncClient(timeout=30, limits=limits) as client:
+        started = time.monotonic()
+        deadline = started + seconds
+        await asyncio.gather(
+            *(conversation(client, url, script, deadline, results) for _ in range(concurrency))
+        )
+        wall = time.monotonic() - started
+    latencies = results["latencies"]
+    return {
+        "concurrency": concurrency,
+        "messages": len(latencies),
+        "seconds": round(wall, 2),
+        "messages_per_second": round(len(latencies) / wall, 2),
+        "p50_ms": round(1000 * statistics.median(latencies), 1) if latencies else None,
+        "p95_ms": round(1000 * percentile(latencies, 0.95), 1) if latencies else None,
+        "p99_ms": round(1000 * percentile(latencies, 0.99), 1) if latencies else None,
+        "errors": results["errors"],
+        "empty_replies": results["empty"],
+    }
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--url", required=True, help="the Rasa server, e.g. http://127.0.0.1:5005")
+    parser.add_argument("--concurrency", type=int, default=1)
+    parser.add_argument("--seconds", type=float, default=20)
+    parser.add_argument("--script", choices=sorted(SCRIPTS), default="clinic")
+    args = parser.parse_args()
+    endpoint = f"{args.url.rstrip('/')}/webhooks/rest/webhook"
+    result = asyncio.run(run(endpoint, args.concurrency, args.seconds, SCRIPTS[args.script]))
+    print(json.dumps(result))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
