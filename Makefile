@@ -20,7 +20,7 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 PIPELINE_STAMP := build/spacy-en-clinic/clinic-pipeline.sha256
 
-.PHONY: help install generate pipeline knowledge model run shell test test-fast lint bench clean
+.PHONY: help install generate pipeline knowledge model run shell test test-fast lint bench bench-load clean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
@@ -66,6 +66,9 @@ lint: $(STAMP) ## ruff and mypy
 
 bench: model ## answer quality on the held-out questions (prints figures)
 	$(PY) -m bench.quality
+
+bench-load: model ## speed under load against a stock rasa init bot (~5 min)
+	$(PY) -m bench.load
 
 clean: ## remove built things (keeps .venv)
 	rm -rf build models results .pytest_cache .mypy_cache .ruff_cache

@@ -22,7 +22,13 @@ from typing import Any
 import yaml
 
 from actions.answers import decide
-from bot.evaluation import NOT_COVERED_INTENTS, HONEST_OUTCOMES, Example, load_examples, parse_messages
+from bot.evaluation import (
+    HONEST_OUTCOMES,
+    NOT_COVERED_INTENTS,
+    Example,
+    load_examples,
+    parse_messages,
+)
 from bot.training import ROOT
 from knowledge import queries
 from knowledge.environment import session_scope
@@ -31,7 +37,9 @@ EMERGENCY = {"report_red_flag", "report_self_harm"}
 THRESHOLDS = [0.0, 0.2, 0.3, 0.35, 0.4, 0.45, 0.5, 0.6]
 
 
-def split(examples: list[Example], seed: int = 13) -> tuple[list[Example], list[Example]]:
+def split(
+    examples: list[Example], seed: int = 13
+) -> tuple[list[Example], list[Example]]:
     by_intent: dict[str, list[Example]] = defaultdict(list)
     for e in examples:
         by_intent[e.intent].append(e)
@@ -49,9 +57,16 @@ def write_nlu(examples: list[Example], folder: Path) -> None:
     by_intent: dict[str, list[str]] = defaultdict(list)
     for e in examples:
         by_intent[e.intent].append(e.text)
-    nlu = [{"intent": i, "examples": "".join(f"- {t}\n" for t in texts)} for i, texts in by_intent.items()]
-    (folder / "train.yml").write_text(yaml.safe_dump({"version": "3.1", "nlu": nlu}, sort_keys=False))
-    shutil.copy(ROOT / "data" / "nlu" / "lookups" / "vocabulary.yml", folder / "lookups.yml")
+    nlu = [
+        {"intent": i, "examples": "".join(f"- {t}\n" for t in texts)}
+        for i, texts in by_intent.items()
+    ]
+    (folder / "train.yml").write_text(
+        yaml.safe_dump({"version": "3.1", "nlu": nlu}, sort_keys=False)
+    )
+    shutil.copy(
+        ROOT / "data" / "nlu" / "lookups" / "vocabulary.yml", folder / "lookups.yml"
+    )
 
 
 def top_classifier_intent(parse: dict[str, Any]) -> tuple[str, float]:
@@ -72,19 +87,37 @@ def main() -> int:
         (folder / "data").mkdir()
         write_nlu(train, folder / "data")
         subprocess.run(
-            [sys.executable, "-m", "rasa", "train", "nlu", "--config", str(ROOT / "config.yml"),
-             "--nlu", str(folder / "data"), "--out", str(folder), "--fixed-model-name", "split"],
-            cwd=ROOT, check=True, capture_output=True,
+            [
+                sys.executable,
+                "-m",
+                "rasa",
+                "train",
+                "nlu",
+                "--config",
+                str(ROOT / "config.yml"),
+                "--nlu",
+                str(folder / "data"),
+                "--out",
+                str(folder),
+                "--fixed-model-name",
+                "split",
+            ],
+            cwd=ROOT,
+            check=True,
+            capture_output=True,
         )
         parses = parse_messages(folder / "split.tar.gz", [e.text for e in test])
     with session_scope() as session:
         topics = {
             e.intent: s.number
             for e in test
-            if e.intent.startswith("ask_") and (s := queries.section_for_topic(session, e.intent[4:]))
+            if e.intent.startswith("ask_")
+            and (s := queries.section_for_topic(session, e.intent[4:]))
         }
         print(f"train {len(train)} / validate {len(test)} examples")
-        print(f"{'threshold':>10} {'answer right':>13} {'intent right':>13} {'fallbacks':>10}")
+        print(
+            f"{'threshold':>10} {'answer right':>13} {'intent right':>13} {'fallbacks':>10}"
+        )
         for threshold in THRESHOLDS:
             answer_right = intent_right = fallbacks = 0
             for example, parse in zip(test, parses, strict=True):
@@ -93,21 +126,35 @@ def main() -> int:
                     intent, fallbacks = "nlu_fallback", fallbacks + 1
                 intent_right += intent == example.intent
                 if example.intent in topics and topics[example.intent] > 0:
-                    answer = decide(session, intent, parse.get("entities") or [], example.text, 0)
+                    answer = decide(
+                        session, intent, parse.get("entities") or [], example.text, 0
+                    )
                     cited = answer.cited[0]["number"] if answer.cited else None
-                    answer_right += answer.outcome == "knowledge" and cited == topics[example.intent]
+                    answer_right += (
+                        answer.outcome == "knowledge"
+                        and cited == topics[example.intent]
+                    )
                 elif example.intent in NOT_COVERED_INTENTS:
                     if intent in NOT_COVERED_INTENTS:
                         answer_right += 1
                     else:
-                        answer = decide(session, intent, parse.get("entities") or [], example.text, 0)
+                        answer = decide(
+                            session,
+                            intent,
+                            parse.get("entities") or [],
+                            example.text,
+                            0,
+                        )
                         answer_right += answer.outcome in HONEST_OUTCOMES
                 elif example.intent in EMERGENCY:
                     answer_right += intent in EMERGENCY
                 else:
                     answer_right += intent == example.intent
             n = len(test)
-            print(f"{threshold:10.2f} {answer_right / n:13.3f} {intent_right / n:13.3f} {fallbacks:10d}")
+            print(
+                f"{threshold:10.2f} {answer_right / n:13.3f} "
+                f"{intent_right / n:13.3f} {fallbacks:10d}"
+            )
     return 0
 
 

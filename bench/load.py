@@ -45,8 +45,12 @@ def quiet_env(**extra: str) -> dict[str, str]:
 
 def rss_mb(pid: int) -> float:
     """Resident memory of a process and its children, in MB."""
-    out = subprocess.run(["ps", "-o", "pid=,ppid=,rss="], capture_output=True, text=True).stdout
-    rows = [tuple(int(x) for x in line.split()) for line in out.splitlines() if line.strip()]
+    out = subprocess.run(
+        ["ps", "-o", "pid=,ppid=,rss="], capture_output=True, text=True
+    ).stdout
+    rows = [
+        tuple(int(x) for x in line.split()) for line in out.splitlines() if line.strip()
+    ]
     family, grew = {pid}, True
     while grew:
         grew = False
@@ -58,7 +62,9 @@ def rss_mb(pid: int) -> float:
 
 
 def children(pid: int) -> list[int]:
-    out = subprocess.run(["ps", "-o", "pid=", "--ppid", str(pid)], capture_output=True, text=True)
+    out = subprocess.run(
+        ["ps", "-o", "pid=", "--ppid", str(pid)], capture_output=True, text=True
+    )
     return [int(x) for x in out.stdout.split()]
 
 
@@ -66,9 +72,23 @@ def load(url: str, script: str) -> list[dict]:
     results = []
     for level in LEVELS:
         done = subprocess.run(
-            [sys.executable, "-m", "bench.loadgen", "--url", url, "--concurrency", str(level),
-             "--seconds", str(SECONDS), "--script", script],
-            cwd=ROOT, capture_output=True, text=True, check=True,
+            [
+                sys.executable,
+                "-m",
+                "bench.loadgen",
+                "--url",
+                url,
+                "--concurrency",
+                str(level),
+                "--seconds",
+                str(SECONDS),
+                "--script",
+                script,
+            ],
+            cwd=ROOT,
+            capture_output=True,
+            text=True,
+            check=True,
         )
         results.append(json.loads(done.stdout.strip().splitlines()[-1]))
         print(f"  {script:6} c={level:<3} {results[-1]}", flush=True)
@@ -88,9 +108,14 @@ def bench_assistant() -> dict:
     port, actions = free_port(), free_port()
     started = time.perf_counter()
     process = subprocess.Popen(
-        [sys.executable, "-m", "bot", "run"], cwd=ROOT, start_new_session=True,
-        env=quiet_env(RASA_PORT=str(port), ACTION_PORT=str(actions), RASA_INTERFACE="127.0.0.1"),
-        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        [sys.executable, "-m", "bot", "run"],
+        cwd=ROOT,
+        start_new_session=True,
+        env=quiet_env(
+            RASA_PORT=str(port), ACTION_PORT=str(actions), RASA_INTERFACE="127.0.0.1"
+        ),
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
     )
     try:
         if not wait_until_ready(port, 300):
@@ -98,8 +123,20 @@ def bench_assistant() -> dict:
         cold = time.perf_counter() - started
         results = load(f"http://127.0.0.1:{port}", "clinic")
         memory = {
-            "rasa_server_mb": round(max((rss_mb(p) for p in children(process.pid) if "rasa" in _cmd(p)), default=0), 1),
-            "action_server_mb": round(max((rss_mb(p) for p in children(process.pid) if "actions" in _cmd(p)), default=0), 1),
+            "rasa_server_mb": round(
+                max(
+                    (rss_mb(p) for p in children(process.pid) if "rasa" in _cmd(p)),
+                    default=0,
+                ),
+                1,
+            ),
+            "action_server_mb": round(
+                max(
+                    (rss_mb(p) for p in children(process.pid) if "actions" in _cmd(p)),
+                    default=0,
+                ),
+                1,
+            ),
         }
         return {"cold_start_s": round(cold, 1), "levels": results, **memory}
     finally:
@@ -107,7 +144,9 @@ def bench_assistant() -> dict:
 
 
 def _cmd(pid: int) -> str:
-    return subprocess.run(["ps", "-o", "args=", "-p", str(pid)], capture_output=True, text=True).stdout
+    return subprocess.run(
+        ["ps", "-o", "args=", "-p", str(pid)], capture_output=True, text=True
+    ).stdout
 
 
 def bench_stock() -> dict:
@@ -116,17 +155,41 @@ def bench_stock() -> dict:
         folder.mkdir()  # rasa init wants the folder to exist
         started = time.perf_counter()
         subprocess.run(
-            [sys.executable, "-m", "rasa", "init", "--no-prompt", "--init-dir", str(folder)],
-            cwd=tmp, env=quiet_env(), check=True, capture_output=True,
+            [
+                sys.executable,
+                "-m",
+                "rasa",
+                "init",
+                "--no-prompt",
+                "--init-dir",
+                str(folder),
+            ],
+            cwd=tmp,
+            env=quiet_env(),
+            check=True,
+            capture_output=True,
         )
         training = time.perf_counter() - started
         port = free_port()
         started = time.perf_counter()
         process = subprocess.Popen(
-            [sys.executable, "-m", "rasa", "run", "--port", str(port), "--interface", "127.0.0.1",
-             "--model", str(folder / "models")],
-            cwd=folder, env=quiet_env(), start_new_session=True,
-            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+            [
+                sys.executable,
+                "-m",
+                "rasa",
+                "run",
+                "--port",
+                str(port),
+                "--interface",
+                "127.0.0.1",
+                "--model",
+                str(folder / "models"),
+            ],
+            cwd=folder,
+            env=quiet_env(),
+            start_new_session=True,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
         )
         try:
             if not wait_until_ready(port, 300):
@@ -150,13 +213,31 @@ def plot(ours: dict, stock: dict, path: Path) -> None:
     import matplotlib.pyplot as plt
 
     fig, (left, right) = plt.subplots(1, 2, figsize=(10, 4))
-    for name, data, style in (("assistant", ours, "o-"), ("stock rasa init", stock, "s--")):
+    for name, data, style in (
+        ("assistant", ours, "o-"),
+        ("stock rasa init", stock, "s--"),
+    ):
         levels = [r["concurrency"] for r in data["levels"]]
-        left.plot(levels, [r["p95_ms"] for r in data["levels"]], style, label=f"{name} p95")
-        left.plot(levels, [r["p50_ms"] for r in data["levels"]], style, alpha=0.5, label=f"{name} p50")
-        right.plot(levels, [r["messages_per_second"] for r in data["levels"]], style, label=name)
+        left.plot(
+            levels, [r["p95_ms"] for r in data["levels"]], style, label=f"{name} p95"
+        )
+        left.plot(
+            levels,
+            [r["p50_ms"] for r in data["levels"]],
+            style,
+            alpha=0.5,
+            label=f"{name} p50",
+        )
+        right.plot(
+            levels,
+            [r["messages_per_second"] for r in data["levels"]],
+            style,
+            label=name,
+        )
     left.set(xlabel="concurrent conversations", ylabel="latency (ms)", title="Latency")
-    right.set(xlabel="concurrent conversations", ylabel="messages / s", title="Throughput")
+    right.set(
+        xlabel="concurrent conversations", ylabel="messages / s", title="Throughput"
+    )
     for axis in (left, right):
         axis.set_xticks(LEVELS)
         axis.grid(alpha=0.3)
@@ -166,25 +247,38 @@ def plot(ours: dict, stock: dict, path: Path) -> None:
 
 
 def main() -> int:
-    print(f"machine: {os.cpu_count()} cores; {SECONDS:.0f} s per level; REST channel, "
-          "in-memory tracker store", flush=True)
+    print(
+        f"machine: {os.cpu_count()} cores; {SECONDS:.0f} s per level; REST channel, "
+        "in-memory tracker store",
+        flush=True,
+    )
     ours = bench_assistant()
     stock = bench_stock()
     OUT.mkdir(parents=True, exist_ok=True)
-    (OUT / "load.json").write_text(json.dumps({"assistant": ours, "stock": stock}, indent=2))
+    (OUT / "load.json").write_text(
+        json.dumps({"assistant": ours, "stock": stock}, indent=2)
+    )
     plot(ours, stock, ROOT / "docs" / "load-latency.png")
-    print(f"\n{'c':>3} {'msg/s':>8} {'stock':>8} {'ratio':>6} {'p50':>7} {'p95':>7} {'p99':>7} "
-          f"{'stock p95':>9} {'errors':>6} {'empty':>6}")
+    print(
+        f"\n{'c':>3} {'msg/s':>8} {'stock':>8} {'ratio':>6} {'p50':>7} {'p95':>7} {'p99':>7} "
+        f"{'stock p95':>9} {'errors':>6} {'empty':>6}"
+    )
     for mine, theirs in zip(ours["levels"], stock["levels"], strict=True):
         ratio = mine["messages_per_second"] / theirs["messages_per_second"]
-        print(f"{mine['concurrency']:>3} {mine['messages_per_second']:8.1f} "
-              f"{theirs['messages_per_second']:8.1f} {ratio:6.2f} {mine['p50_ms']:7.1f} "
-              f"{mine['p95_ms']:7.1f} {mine['p99_ms']:7.1f} {theirs['p95_ms']:9.1f} "
-              f"{mine['errors']:>6} {mine['empty_replies']:>6}")
-    print(f"\ncold start: assistant {ours['cold_start_s']} s, stock {stock['cold_start_s']} s; "
-          f"stock training {stock['training_s']} s")
-    print(f"memory after load: Rasa server {ours['rasa_server_mb']} MB, action server "
-          f"{ours['action_server_mb']} MB (stock Rasa server {stock['rasa_server_mb']} MB)")
+        print(
+            f"{mine['concurrency']:>3} {mine['messages_per_second']:8.1f} "
+            f"{theirs['messages_per_second']:8.1f} {ratio:6.2f} {mine['p50_ms']:7.1f} "
+            f"{mine['p95_ms']:7.1f} {mine['p99_ms']:7.1f} {theirs['p95_ms']:9.1f} "
+            f"{mine['errors']:>6} {mine['empty_replies']:>6}"
+        )
+    print(
+        f"\ncold start: assistant {ours['cold_start_s']} s, stock {stock['cold_start_s']} s; "
+        f"stock training {stock['training_s']} s"
+    )
+    print(
+        f"memory after load: Rasa server {ours['rasa_server_mb']} MB, action server "
+        f"{ours['action_server_mb']} MB (stock Rasa server {stock['rasa_server_mb']} MB)"
+    )
     return 0
 
 

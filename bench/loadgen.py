@@ -54,7 +54,11 @@ def percentile(values: list[float], share: float) -> float:
 
 
 async def conversation(
-    client: httpx.AsyncClient, url: str, script: list[str], deadline: float, results: dict
+    client: httpx.AsyncClient,
+    url: str,
+    script: list[str],
+    deadline: float,
+    results: dict,
 ) -> None:
     sender = f"load-{uuid.uuid4().hex}"
     turn = 0
@@ -63,7 +67,9 @@ async def conversation(
         turn += 1
         started = time.perf_counter()
         try:
-            response = await client.post(url, json={"sender": sender, "message": message})
+            response = await client.post(
+                url, json={"sender": sender, "message": message}
+            )
             elapsed = time.perf_counter() - started
             if response.status_code != 200:
                 results["errors"] += 1
@@ -77,12 +83,17 @@ async def conversation(
 
 async def run(url: str, concurrency: int, seconds: float, script: list[str]) -> dict:
     results: dict = {"latencies": [], "errors": 0, "empty": 0}
-    limits = httpx.Limits(max_connections=concurrency, max_keepalive_connections=concurrency)
+    limits = httpx.Limits(
+        max_connections=concurrency, max_keepalive_connections=concurrency
+    )
     async with httpx.AsyncClient(timeout=30, limits=limits) as client:
         started = time.monotonic()
         deadline = started + seconds
         await asyncio.gather(
-            *(conversation(client, url, script, deadline, results) for _ in range(concurrency))
+            *(
+                conversation(client, url, script, deadline, results)
+                for _ in range(concurrency)
+            )
         )
         wall = time.monotonic() - started
     latencies = results["latencies"]
@@ -101,13 +112,17 @@ async def run(url: str, concurrency: int, seconds: float, script: list[str]) -> 
 
 def main() -> int:
     parser = argparse.ArgumentParser()
-    parser.add_argument("--url", required=True, help="the Rasa server, e.g. http://127.0.0.1:5005")
+    parser.add_argument(
+        "--url", required=True, help="the Rasa server, e.g. http://127.0.0.1:5005"
+    )
     parser.add_argument("--concurrency", type=int, default=1)
     parser.add_argument("--seconds", type=float, default=20)
     parser.add_argument("--script", choices=sorted(SCRIPTS), default="clinic")
     args = parser.parse_args()
     endpoint = f"{args.url.rstrip('/')}/webhooks/rest/webhook"
-    result = asyncio.run(run(endpoint, args.concurrency, args.seconds, SCRIPTS[args.script]))
+    result = asyncio.run(
+        run(endpoint, args.concurrency, args.seconds, SCRIPTS[args.script])
+    )
     print(json.dumps(result))
     return 0
 

@@ -18,7 +18,6 @@ import sqlite3
 import sys
 import time
 from collections import Counter
-from pathlib import Path
 from typing import Any
 
 import yaml
@@ -37,7 +36,12 @@ from knowledge.environment import session_scope
 from knowledge.search import BM25
 
 HELDOUT = ROOT / "tests" / "nlu" / "heldout.yml"
-TABLES = ["red_flags.yml", "red_flags_holdout.yml", "red_flags_blind.yml", "red_flags_final.yml"]
+TABLES = [
+    "red_flags.yml",
+    "red_flags_holdout.yml",
+    "red_flags_blind.yml",
+    "red_flags_final.yml",
+]
 EMERGENCY_INTENTS = {"report_red_flag", "report_self_harm"}
 
 
@@ -53,7 +57,9 @@ def topic_sections(intents: set[str]) -> dict[str, int]:
     return mapping
 
 
-def plain_search_baseline(examples: list[Any], topics: dict[str, int]) -> tuple[float, float, float]:
+def plain_search_baseline(
+    examples: list[Any], topics: dict[str, int]
+) -> tuple[float, float, float]:
     """BM25 over whole sections (plain lowercase words), best threshold for it."""
     with session_scope() as session:
         sections = [s for s in queries.all_sections(session) if s.number > 0]
@@ -70,15 +76,19 @@ def plain_search_baseline(examples: list[Any], topics: dict[str, int]) -> tuple[
         scored.append((example, sections[best].number, scores[best]))
 
     def figures(threshold: float) -> tuple[float, float]:
-        right = sum(1 for e, n, s in scored if e.intent in topics and s >= threshold and n == topics[e.intent])
-        honest = sum(1 for e, _, s in scored if e.intent in NOT_COVERED_INTENTS and s < threshold)
+        right = sum(
+            1
+            for e, n, s in scored
+            if e.intent in topics and s >= threshold and n == topics[e.intent]
+        )
+        honest = sum(
+            1 for e, _, s in scored if e.intent in NOT_COVERED_INTENTS and s < threshold
+        )
         n_topic = sum(1 for e, _, _ in scored if e.intent in topics)
         n_nc = sum(1 for e, _, _ in scored if e.intent in NOT_COVERED_INTENTS)
         return right / n_topic, honest / n_nc
 
-    best_threshold = max(
-        (t / 10 for t in range(0, 101)), key=lambda t: sum(figures(t))
-    )
+    best_threshold = max((t / 10 for t in range(0, 101)), key=lambda t: sum(figures(t)))
     right, honest = figures(best_threshold)
     return right, honest, best_threshold
 
@@ -108,7 +118,10 @@ def search_engines(examples: list[Any], topics: dict[str, int]) -> dict[str, flo
             "SELECT section FROM p WHERE p MATCH ? ORDER BY bm25(p) LIMIT 1", (match,)
         ).fetchone()
         fts_right += bool(row) and row[0] == topics[e.intent]
-    return {"bm25 (in memory)": bm25_right / len(questions), "sqlite fts5": fts_right / len(questions)}
+    return {
+        "bm25 (in memory)": bm25_right / len(questions),
+        "sqlite fts5": fts_right / len(questions),
+    }
 
 
 def red_flag_rows() -> list[tuple[str, str, str, str, str]]:
@@ -124,8 +137,12 @@ def red_flag_rows() -> list[tuple[str, str, str, str, str]]:
         found = sum(detector.detect(t) is not None for t in emergencies)
         alarms = sum(detector.detect(t) is not None for t in misses)
         parses = parse_messages(MODEL_FILE, emergencies + misses)
-        sys_found = sum(p["intent"]["name"] in EMERGENCY_INTENTS for p in parses[: len(emergencies)])
-        sys_alarms = sum(p["intent"]["name"] in EMERGENCY_INTENTS for p in parses[len(emergencies) :])
+        sys_found = sum(
+            p["intent"]["name"] in EMERGENCY_INTENTS for p in parses[: len(emergencies)]
+        )
+        sys_alarms = sum(
+            p["intent"]["name"] in EMERGENCY_INTENTS for p in parses[len(emergencies) :]
+        )
         rows.append(
             (
                 name,
@@ -149,28 +166,43 @@ def main() -> int:
     answers = answer_report(examples, parses, topics)
     base_right, base_honest, threshold = plain_search_baseline(examples, topics)
 
-    print(f"\nheld-out questions: {len(examples)} ({HELDOUT.relative_to(ROOT)}); "
-          f"parsed in {seconds:.1f}s incl. model load")
+    print(
+        f"\nheld-out questions: {len(examples)} ({HELDOUT.relative_to(ROOT)}); "
+        f"parsed in {seconds:.1f}s incl. model load"
+    )
     print(f"\n{'figure':52} {'assistant':>10} {'BM25 search box':>16}")
     print(f"{'intent accuracy':52} {report.accuracy:10.3f} {'-':>16}")
     print(f"{'intent macro-F1':52} {report.macro_f1:10.3f} {'-':>16}")
-    print(f"{'topic questions answered from the right section':52} "
-          f"{answers.right_section:10.3f} {base_right:16.3f}  (n={answers.topic_questions})")
-    print(f"{'not-covered questions answered honestly':52} "
-          f"{answers.honest_not_covered:10.3f} {base_honest:16.3f}  (n={answers.not_covered_questions})")
+    print(
+        f"{'topic questions answered from the right section':52} "
+        f"{answers.right_section:10.3f} {base_right:16.3f}  (n={answers.topic_questions})"
+    )
+    print(
+        f"{'not-covered questions answered honestly':52} "
+        f"{answers.honest_not_covered:10.3f} {base_honest:16.3f}"
+        f"  (n={answers.not_covered_questions})"
+    )
     print(f"(search box: BM25 over sections, best threshold {threshold:.1f})")
 
-    print(f"\n{'fallback search engine, top-1 section on topic questions':58} {'share':>6}")
+    print(
+        f"\n{'fallback search engine, top-1 section on topic questions':58} {'share':>6}"
+    )
     for engine, share in search_engines(examples, topics).items():
         print(f"  {engine:56} {share:6.3f}")
 
-    print(f"\n{'red-flag table':24} {'detector recall':>16} {'false alarms':>14} "
-          f"{'system recall':>16} {'false alarms':>14}")
+    print(
+        f"\n{'red-flag table':24} {'detector recall':>16} {'false alarms':>14} "
+        f"{'system recall':>16} {'false alarms':>14}"
+    )
     for row in red_flag_rows():
         print(f"{row[0]:24} {row[1]:>16} {row[2]:>14} {row[3]:>16} {row[4]:>14}")
 
     if "-v" in sys.argv:
-        confusion = Counter((e.intent, p) for e, p in zip(examples, predicted, strict=True) if e.intent != p)
+        confusion = Counter(
+            (e.intent, p)
+            for e, p in zip(examples, predicted, strict=True)
+            if e.intent != p
+        )
         print("\nconfusions (gold -> predicted):")
         for (g, p), n in confusion.most_common():
             print(f"  {n} {g} -> {p}")

@@ -15,12 +15,13 @@ from knowledge.environment import session_scope
 
 pytestmark = pytest.mark.slow
 
-# Floors set from measurement (docs/benchmarks.md: accuracy 0.799, macro-F1 0.843, right
-# section 0.844, honest not-covered 0.898 on 219 held-out messages), a little below it.
-ACCURACY_FLOOR = 0.76
-MACRO_F1_FLOOR = 0.80
-RIGHT_SECTION_FLOOR = 0.80
-HONEST_NOT_COVERED_FLOOR = 0.85
+# Floors set from measurement (docs/benchmarks.md: accuracy 0.886, macro-F1 0.906, right
+# section 0.922, honest not-covered 1.000 on 219 held-out messages), a little below it:
+# training is not bit-for-bit repeatable on TensorFlow.
+ACCURACY_FLOOR = 0.85
+MACRO_F1_FLOOR = 0.87
+RIGHT_SECTION_FLOOR = 0.88
+HONEST_NOT_COVERED_FLOOR = 0.95
 
 HELDOUT = ROOT / "tests" / "nlu" / "heldout.yml"
 
