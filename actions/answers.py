@@ -6,6 +6,8 @@ The action only reads the tracker and sets slots; this module decides. Outcomes:
     clarify      no clear winner: likely sections offered ("did you mean")
     not_covered  the guide has nothing; honest reply and a call back offer
     handoff      the second miss in a row: a person is offered
+    empty        nothing was typed: the patient is asked for a question
+    too_long     over the message limit: the patient is asked to shorten it
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ from typing import Any
 
 from sqlalchemy.orm import Session
 
+from bot import settings
 from knowledge import queries
 from knowledge.queries import SectionRef
 
@@ -164,6 +167,10 @@ def decide(
     misses: int,
 ) -> Answer:
     """The answer to a message: by topic, by the terms it names, else by search."""
+    if not text.strip():
+        return Answer(outcome="empty", misses=misses)
+    if len(text) > settings.max_message_chars():
+        return Answer(outcome="too_long", misses=misses)
     answer = None
     if intent in ENTITY_INTENTS:
         answer = answer_entities(session, entities)

@@ -12,6 +12,7 @@ from rasa.shared.nlu.constants import INTENT, INTENT_RANKING_KEY, TEXT
 from rasa.shared.nlu.training_data.message import Message
 from rasa.shared.nlu.training_data.training_data import TrainingData
 
+from bot import settings
 from bot.red_flags import project_detector
 
 RED_FLAG_INTENT = "report_red_flag"
@@ -93,3 +94,42 @@ class RedFlagDetector(GraphComponent):
         if ranking:
             message.set(INTENT, dict(ranking[0]), add_to_output=True)
             message.set(INTENT_RANKING_KEY, ranking, add_to_output=True)
+
+
+@DefaultV1Recipe.register(
+    [DefaultV1Recipe.ComponentType.INTENT_CLASSIFIER], is_trainable=False
+)
+class MessageGuard(GraphComponent):
+    """Sends empty and over-long messages to action_answer, which asks for a question.
+
+    Runs after the red-flag detector: an emergency in a long story is still an emergency.
+    The limit is MAX_MESSAGE_CHARS (bot.settings).
+    """
+
+    @classmethod
+    def create(
+        cls,
+        config: dict[str, Any],
+        model_storage: ModelStorage,
+        resource: Resource,
+        execution_context: ExecutionContext,
+    ) -> MessageGuard:
+        """Create the component (it has nothing to train)."""
+        return cls()
+
+    def process_training_data(self, training_data: TrainingData) -> TrainingData:
+        """Leave training data as it is."""
+        return training_data
+
+    def process(self, messages: list[Message]) -> list[Message]:
+        """Route empty and over-long messages past the classifier's guess."""
+        for message in messages:
+            if (message.get(INTENT) or {}).get("name") in EMERGENCY_INTENTS:
+                continue
+            text = message.get(TEXT) or ""
+            if text.strip() and len(text) <= settings.max_message_chars():
+                continue
+            fallback = {"name": "nlu_fallback", "confidence": 1.0}
+            message.set(INTENT, fallback, add_to_output=True)
+            message.set(INTENT_RANKING_KEY, [fallback], add_to_output=True)
+        return messages

@@ -49,4 +49,5 @@ def template_values() -> dict[str, str]:
         "clinic_phone": clinic_phone(),
         "emergency_number": emergency_number(),
         "crisis_line": crisis_line(),
+        "max_message_chars": str(max_message_chars()),
     }

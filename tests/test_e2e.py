@@ -202,6 +202,28 @@ def test_odd_input_gets_a_reply_that_keeps_the_contract(assistant, message):
     )
 
 
+@pytest.mark.parametrize(
+    ("message", "expected"),
+    [
+        ("", "came through empty"),
+        ("   ", "came through empty"),
+        ("my story " * 300, "too long"),
+    ],
+)
+def test_empty_and_over_long_messages_get_a_friendly_note(assistant, message, expected):
+    base, _ = assistant
+    reply = say(base, f"e2e-limits-{len(message)}", message)
+    assert contract(reply)["type"] == "clarify"
+    assert expected in text(reply)
+
+
+def test_an_emergency_in_a_long_story_is_still_an_emergency(assistant):
+    base, _ = assistant
+    story = "my back has been bad for years and I have tried physio and pills. " * 40
+    reply = say(base, "e2e-long-flag", story + "Now I suddenly can't feel my legs.")
+    assert contract(reply)["type"] == "emergency"
+
+
 def test_malformed_json_is_refused_without_a_server_error(assistant):
     base, _ = assistant
     response = httpx.post(

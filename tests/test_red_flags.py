@@ -124,5 +124,7 @@ def test_vocabulary_rejects_a_bad_pattern(tmp_path):
 def test_the_worst_headache_ever_is_an_emergency(detector):
     # "ever had" after a symptom is how the worst headache of a life is described,
     # not a sign that it is past.
-    assert detector.detect("worst headache i've ever had, since the epidural") is not None
+    assert (
+        detector.detect("worst headache i've ever had, since the epidural") is not None
+    )
     assert detector.detect("have you ever had a stroke?") is None
