@@ -21,10 +21,29 @@ RED_FLAG_KEY = "red_flag"
 EMERGENCY_INTENTS = {RED_FLAG_INTENT, SELF_HARM_INTENT}
 
 
+class _Rule(GraphComponent):
+    """A component with nothing to train: it only processes messages."""
+
+    @classmethod
+    def create(
+        cls,
+        config: dict[str, Any],
+        model_storage: ModelStorage,
+        resource: Resource,
+        execution_context: ExecutionContext,
+    ) -> GraphComponent:
+        """Create the component."""
+        return cls()
+
+    def process_training_data(self, training_data: TrainingData) -> TrainingData:
+        """Leave training data as it is."""
+        return training_data
+
+
 @DefaultV1Recipe.register(
     [DefaultV1Recipe.ComponentType.INTENT_CLASSIFIER], is_trainable=False
 )
-class RedFlagDetector(GraphComponent):
+class RedFlagDetector(_Rule):
     """Decides, deterministically, whether a message reports a red-flag symptom.
 
     Runs last in the NLU pipeline, so neither a low-confidence fallback nor another
@@ -38,23 +57,8 @@ class RedFlagDetector(GraphComponent):
         know a way of putting it that the patterns do not).
     """
 
-    @classmethod
-    def create(
-        cls,
-        config: dict[str, Any],
-        model_storage: ModelStorage,
-        resource: Resource,
-        execution_context: ExecutionContext,
-    ) -> RedFlagDetector:
-        """Create the component (it has nothing to train)."""
-        return cls()
-
     def __init__(self) -> None:
         self.detector = project_detector()
-
-    def process_training_data(self, training_data: TrainingData) -> TrainingData:
-        """Leave training data as it is."""
-        return training_data
 
     def process(self, messages: list[Message]) -> list[Message]:
         """Mark the messages that report a red flag."""
@@ -99,27 +103,12 @@ class RedFlagDetector(GraphComponent):
 @DefaultV1Recipe.register(
     [DefaultV1Recipe.ComponentType.INTENT_CLASSIFIER], is_trainable=False
 )
-class MessageGuard(GraphComponent):
+class MessageGuard(_Rule):
     """Sends empty and over-long messages to action_answer, which asks for a question.
 
     Runs after the red-flag detector: an emergency in a long story is still an emergency.
     The limit is MAX_MESSAGE_CHARS (bot.settings).
     """
-
-    @classmethod
-    def create(
-        cls,
-        config: dict[str, Any],
-        model_storage: ModelStorage,
-        resource: Resource,
-        execution_context: ExecutionContext,
-    ) -> MessageGuard:
-        """Create the component (it has nothing to train)."""
-        return cls()
-
-    def process_training_data(self, training_data: TrainingData) -> TrainingData:
-        """Leave training data as it is."""
-        return training_data
 
     def process(self, messages: list[Message]) -> list[Message]:
         """Route empty and over-long messages past the classifier's guess."""
