@@ -60,6 +60,8 @@ def test_near_misses_are_not_emergencies(detector, text):
         "what helps my knee",
         "I don't have a fever, just a sore back",
         "never had chest pain, only back pain",
+        "i think im allergic to the dye, is that a problem",
+        "i could die of boredom waiting for my appointment",
         "",
         "   ",
     ],
@@ -75,6 +77,8 @@ def test_ordinary_questions_named_in_the_issue_are_not_emergencies(detector, tex
         ("worst headache of my life, worse when I sit up", "headache"),
         ("sudden numbness in my groin after the shot", "saddle_numbness"),
         ("i want to kill myself", "self_harm"),
+        ("honestly i just want to die", "self_harm"),
+        ("i wish i was dead", "self_harm"),
         ("chest pian since this morning", "chest_pain"),  # typo folded
         ("my throat is swelling and i cant breathe", "breathing_swelling"),
     ],
