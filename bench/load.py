@@ -16,6 +16,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from contextlib import contextmanager
 from pathlib import Path
 
 from bot.serve import wait_until_ready
@@ -104,49 +105,52 @@ def stop(process: subprocess.Popen) -> None:
             os.killpg(process.pid, signal.SIGKILL)
 
 
-def bench_assistant() -> dict:
-    port, actions = free_port(), free_port()
+@contextmanager
+def serving(command: list[str], cwd: Path, env: dict[str, str], port: int, what: str):
+    """Start a server, wait until it answers, yield (process, cold start s), stop it."""
     started = time.perf_counter()
     process = subprocess.Popen(
-        [sys.executable, "-m", "bot", "run"],
-        cwd=ROOT,
+        command,
+        cwd=cwd,
+        env=env,
         start_new_session=True,
-        env=quiet_env(
-            RASA_PORT=str(port), ACTION_PORT=str(actions), RASA_INTERFACE="127.0.0.1"
-        ),
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
     )
     try:
         if not wait_until_ready(port, 300):
-            raise RuntimeError("the assistant did not start")
-        cold = time.perf_counter() - started
-        results = load(f"http://127.0.0.1:{port}", "clinic")
-        memory = {
-            "rasa_server_mb": round(
-                max(
-                    (rss_mb(p) for p in children(process.pid) if "rasa" in _cmd(p)),
-                    default=0,
-                ),
-                1,
-            ),
-            "action_server_mb": round(
-                max(
-                    (rss_mb(p) for p in children(process.pid) if "actions" in _cmd(p)),
-                    default=0,
-                ),
-                1,
-            ),
-        }
-        return {"cold_start_s": round(cold, 1), "levels": results, **memory}
+            raise RuntimeError(f"{what} did not start")
+        yield process, time.perf_counter() - started
     finally:
         stop(process)
+
+
+def child_rss_mb(process: subprocess.Popen, marker: str) -> float:
+    """Resident memory of the supervisor's child whose command line has `marker`."""
+    sizes = [rss_mb(p) for p in children(process.pid) if marker in _cmd(p)]
+    return round(max(sizes, default=0.0), 1)
 
 
 def _cmd(pid: int) -> str:
     return subprocess.run(
         ["ps", "-o", "args=", "-p", str(pid)], capture_output=True, text=True
     ).stdout
+
+
+def bench_assistant() -> dict:
+    port, actions = free_port(), free_port()
+    env = quiet_env(
+        RASA_PORT=str(port), ACTION_PORT=str(actions), RASA_INTERFACE="127.0.0.1"
+    )
+    command = [sys.executable, "-m", "bot", "run"]
+    with serving(command, ROOT, env, port, "the assistant") as (process, cold):
+        results = load(f"http://127.0.0.1:{port}", "clinic")
+        return {
+            "cold_start_s": round(cold, 1),
+            "levels": results,
+            "rasa_server_mb": child_rss_mb(process, "rasa"),
+            "action_server_mb": child_rss_mb(process, "actions"),
+        }
 
 
 def bench_stock() -> dict:
@@ -171,30 +175,22 @@ def bench_stock() -> dict:
         )
         training = time.perf_counter() - started
         port = free_port()
-        started = time.perf_counter()
-        process = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "rasa",
-                "run",
-                "--port",
-                str(port),
-                "--interface",
-                "127.0.0.1",
-                "--model",
-                str(folder / "models"),
-            ],
-            cwd=folder,
-            env=quiet_env(),
-            start_new_session=True,
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-        )
-        try:
-            if not wait_until_ready(port, 300):
-                raise RuntimeError("the stock bot did not start")
-            cold = time.perf_counter() - started
+        command = [
+            sys.executable,
+            "-m",
+            "rasa",
+            "run",
+            "--port",
+            str(port),
+            "--interface",
+            "127.0.0.1",
+            "--model",
+            str(folder / "models"),
+        ]
+        with serving(command, folder, quiet_env(), port, "the stock bot") as (
+            process,
+            cold,
+        ):
             results = load(f"http://127.0.0.1:{port}", "stock")
             return {
                 "training_s": round(training, 1),
@@ -202,8 +198,6 @@ def bench_stock() -> dict:
                 "levels": results,
                 "rasa_server_mb": round(rss_mb(process.pid), 1),
             }
-        finally:
-            stop(process)
 
 
 def plot(ours: dict, stock: dict, path: Path) -> None:
