@@ -208,6 +208,7 @@ def _populate(
 
     sections_by_doc: dict[str, list[model.Section]] = {}
     direct: dict[tuple[str, int], Counter[str]] = {}
+    titled: dict[tuple[str, int], set[str]] = {}
     built_at = datetime.now(timezone.utc).replace(tzinfo=None)
     for position, doc in enumerate(docs):
         row = model.Document(
@@ -245,6 +246,7 @@ def _populate(
             in_title = {e.ent_id_ for e in title_doc.ents}
             counts.update(in_title)
             direct[(doc.file.name, parsed.number)] = counts
+            titled[(doc.file.name, parsed.number)] = in_title
             for name, count in counts.items():
                 session.add(
                     model.Mention(
@@ -260,7 +262,7 @@ def _populate(
         report.documents += 1
         report.sections += len(sections)
 
-    _link_related(session, vocabulary, terms, sections_by_doc, direct, report)
+    _link_related(session, vocabulary, terms, sections_by_doc, direct, titled, report)
     _link_topics(session, topics, sections_by_doc)
     report.terms = len(terms)
     session.add_all(
@@ -279,6 +281,7 @@ def _link_related(
     terms: dict[str, model.Term],
     sections_by_doc: dict[str, list[model.Section]],
     direct: dict[tuple[str, int], Counter[str]],
+    titled: dict[tuple[str, int], set[str]],
     report: BuildReport,
 ) -> None:
     """A term the guide never names answers through its related terms' sections."""
@@ -291,9 +294,7 @@ def _link_related(
                 via = [r for r in vterm.related if counts.get(r)]
                 if not via:
                     continue
-                title_hit = any(
-                    m.in_title for m in section_mentions(section, terms, via)
-                )
+                title_hit = any(r in titled[(file, section.number)] for r in via)
                 session.add(
                     model.Mention(
                         term=terms[vterm.name],
@@ -304,16 +305,6 @@ def _link_related(
                     )
                 )
                 report.mentions += 1
-
-
-def section_mentions(
-    section: model.Section, terms: dict[str, model.Term], names: list[str]
-) -> list[model.Mention]:
-    """The direct mentions of the named terms in a section still being built."""
-    wanted = {terms[n] for n in names}
-    return [
-        m for t in wanted for m in t.mentions if m.section is section and m.via is None
-    ]
 
 
 def _link_topics(
