@@ -14,6 +14,10 @@ import sys
 # action server never uses it, and it would triple the server's memory.
 sys.modules.setdefault("tensorflow", None)  # type: ignore[arg-type]
 
+from bot.quiet import silence_deprecations  # noqa: E402
+
+silence_deprecations()
+
 from knowledge import queries  # noqa: E402
 from knowledge.environment import session_scope  # noqa: E402
 

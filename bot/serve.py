@@ -54,7 +54,7 @@ def rasa_server_command(
     return [
         sys.executable,
         "-m",
-        "rasa",
+        "bot.rasa_cli",
         "run",
         "--model",
         str(MODEL_FILE),
@@ -165,7 +165,7 @@ def shell() -> int:
         command = [
             sys.executable,
             "-m",
-            "rasa",
+            "bot.rasa_cli",
             "shell",
             "--model",
             str(MODEL_FILE),

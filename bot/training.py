@@ -70,7 +70,7 @@ def train(force: bool = False) -> bool:
     command = [
         sys.executable,
         "-m",
-        "rasa",
+        "bot.rasa_cli",
         "train",
         "--config",
         "config.yml",

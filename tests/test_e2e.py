@@ -234,11 +234,35 @@ def test_malformed_json_is_refused_without_a_server_error(assistant):
     assert 400 <= response.status_code < 500
 
 
-def test_ctrl_c_stops_both_servers(env, assistant):
-    base, process = assistant
-    # the module fixture stops it with SIGINT; here: it is running and serving
-    assert process.poll() is None
-    assert httpx.get(f"{base}/").status_code == 200
+def port_open(port: int) -> bool:
+    with socket.socket() as s:
+        return s.connect_ex(("127.0.0.1", port)) == 0
+
+
+def test_ctrl_c_stops_both_servers_cleanly_and_the_log_is_quiet(env, tmp_path):
+    ports = {"RASA_PORT": str(free_port()), "ACTION_PORT": str(free_port())}
+    log = tmp_path / "run.log"
+    with open(log, "wb") as out:
+        process = subprocess.Popen(
+            [sys.executable, "-m", "bot", "run"],
+            cwd=ROOT,
+            env={**env, **ports},
+            start_new_session=True,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+        )
+        try:
+            assert wait_until_ready(int(ports["RASA_PORT"]), timeout=180)
+            assert port_open(int(ports["ACTION_PORT"]))
+            os.killpg(process.pid, signal.SIGINT)  # what Ctrl-C in the terminal sends
+            assert process.wait(60) == 0
+        finally:
+            stop(process, signal.SIGKILL)
+    output = log.read_text()
+    assert "stopped." in output
+    assert "Warning" not in output, output
+    assert not port_open(int(ports["RASA_PORT"]))
+    assert not port_open(int(ports["ACTION_PORT"]))
 
 
 def test_without_the_action_server_emergencies_still_work(env, tmp_path):
