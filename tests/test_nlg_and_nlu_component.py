@@ -110,10 +110,7 @@ async def test_the_first_reply_opens_with_the_disclaimer_but_an_emergency_does_n
     nlg = ClinicNLG(domain=rasa_domain)
     greet = await nlg.generate("utter_greet", tracker(rasa_domain, "greet"), "rest")
     first_line, second = greet["text"].split("\n", 1)
-    assert (
-        "automated assistant" in first_line
-        and "not medical advice" in first_line.replace("isn't", "not")
-    )
+    assert "automated assistant" in first_line and "not medical advice" in first_line
     assert second.startswith("Hello!")
     emergency = await nlg.generate(
         "utter_emergency", tracker(rasa_domain, "report_red_flag"), "rest"
