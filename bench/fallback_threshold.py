@@ -28,9 +28,9 @@ from bot.evaluation import (
     Example,
     load_examples,
     parse_messages,
+    topic_sections,
 )
 from bot.training import ROOT
-from knowledge import queries
 from knowledge.environment import session_scope
 
 EMERGENCY = {"report_red_flag", "report_self_harm"}
@@ -108,12 +108,7 @@ def main() -> int:
         )
         parses = parse_messages(folder / "split.tar.gz", [e.text for e in test])
     with session_scope() as session:
-        topics = {
-            e.intent: s.number
-            for e in test
-            if e.intent.startswith("ask_")
-            and (s := queries.section_for_topic(session, e.intent[4:]))
-        }
+        topics = topic_sections(session, {e.intent for e in test})
         print(f"train {len(train)} / validate {len(test)} examples")
         print(
             f"{'threshold':>10} {'answer right':>13} {'intent right':>13} {'fallbacks':>10}"
@@ -125,7 +120,7 @@ def main() -> int:
                 if confidence < threshold:
                     intent, fallbacks = "nlu_fallback", fallbacks + 1
                 intent_right += intent == example.intent
-                if example.intent in topics and topics[example.intent] > 0:
+                if example.intent in topics:
                     answer = decide(
                         session, intent, parse.get("entities") or [], example.text, 0
                     )

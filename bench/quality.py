@@ -28,6 +28,7 @@ from bot.evaluation import (
     intent_report,
     load_examples,
     parse_messages,
+    topic_sections,
 )
 from bot.red_flags import project_detector
 from bot.training import MODEL_FILE, ROOT
@@ -43,18 +44,6 @@ TABLES = [
     "red_flags_final.yml",
 ]
 EMERGENCY_INTENTS = {"report_red_flag", "report_self_harm"}
-
-
-def topic_sections(intents: set[str]) -> dict[str, int]:
-    """Gold intent -> section number, for the topic intents the store knows."""
-    mapping = {}
-    with session_scope() as session:
-        for intent in intents:
-            if intent.startswith("ask_") and intent != "ask_overview":
-                section = queries.section_for_topic(session, intent[4:])
-                if section is not None:
-                    mapping[intent] = section.number
-    return mapping
 
 
 def plain_search_baseline(
@@ -168,7 +157,8 @@ def main() -> int:
     seconds = time.perf_counter() - started
     predicted = [p["intent"]["name"] for p in parses]
     report = intent_report([e.intent for e in examples], predicted)
-    topics = topic_sections({e.intent for e in examples})
+    with session_scope() as session:
+        topics = topic_sections(session, {e.intent for e in examples})
     answers = answer_report(examples, parses, topics)
     base_right, base_honest, threshold = plain_search_baseline(examples, topics)
 

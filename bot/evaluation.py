@@ -13,8 +13,10 @@ from pathlib import Path
 from typing import Any
 
 import yaml
+from sqlalchemy.orm import Session
 
-from actions.answers import decide
+from actions.answers import OVERVIEW_TOPIC, TOPIC_PREFIX, decide
+from knowledge import queries
 from knowledge.environment import session_scope
 
 NOT_COVERED_INTENTS = {
@@ -106,6 +108,21 @@ def intent_report(gold: list[str], predicted: list[str]) -> IntentReport:
         macro_f1=sum(f1.values()) / len(f1) if f1 else 0.0,
         per_intent_f1=f1,
     )
+
+
+def topic_sections(session: Session, intents: set[str]) -> dict[str, int]:
+    """Gold intent -> the number of the section that answers it.
+
+    Only topic intents (`ask_joint_pain`) the store knows; the overview is no one section.
+    """
+    mapping = {}
+    for intent in intents:
+        topic = intent.removeprefix(TOPIC_PREFIX)
+        if intent.startswith(TOPIC_PREFIX) and topic != OVERVIEW_TOPIC:
+            section = queries.section_for_topic(session, topic)
+            if section is not None:
+                mapping[intent] = section.number
+    return mapping
 
 
 @dataclass

@@ -8,9 +8,14 @@ from pathlib import Path
 import pytest
 import yaml
 
-from bot.evaluation import answer_report, intent_report, load_examples, parse_messages
+from bot.evaluation import (
+    answer_report,
+    intent_report,
+    load_examples,
+    parse_messages,
+    topic_sections,
+)
 from bot.training import MODEL_FILE, ROOT, model_is_current
-from knowledge import queries
 from knowledge.environment import session_scope
 
 pytestmark = pytest.mark.slow
@@ -127,13 +132,7 @@ def test_every_heldout_emergency_is_recognised(heldout):
 def test_heldout_answers_come_from_the_right_section(heldout, use_store):
     examples, parses = heldout
     with session_scope() as session:
-        topics = {
-            e.intent: queries.section_for_topic(session, e.intent[4:]).number
-            for e in examples
-            if e.intent.startswith("ask_")
-            and e.intent != "ask_overview"
-            and queries.section_for_topic(session, e.intent[4:]) is not None
-        }
+        topics = topic_sections(session, {e.intent for e in examples})
     report = answer_report(examples, parses, topics)
     assert report.right_section >= RIGHT_SECTION_FLOOR
     assert report.honest_not_covered >= HONEST_NOT_COVERED_FLOOR
