@@ -92,9 +92,8 @@ def _knowledge(
             offered.append(_describe(session, other))
 
     offer([*others, *queries.related_sections(session, section, MAX_OFFERED)])
-    if (
-        len(offered) < MIN_OFFERED
-    ):  # few shared terms: offer the sections closest in wording
+    if len(offered) < MIN_OFFERED:
+        # few shared terms: offer the sections closest in wording
         similar = queries.search_sections(session, f"{section.title} {section.body}", 5)
         offer([hit.section for hit in similar])
     return Answer(
@@ -167,10 +166,9 @@ def decide(
     misses: int,
 ) -> Answer:
     """The answer to a message: by topic, by the terms it names, else by search."""
-    if not text.strip():
-        return Answer(outcome="empty", misses=misses)
-    if len(text) > settings.max_message_chars():
-        return Answer(outcome="too_long", misses=misses)
+    problem = settings.input_problem(text)
+    if problem is not None:  # "empty" or "too_long": the patient is asked to (re)phrase
+        return Answer(outcome=problem, misses=misses)
     answer = None
     if intent in ENTITY_INTENTS:
         answer = answer_entities(session, entities)

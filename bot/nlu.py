@@ -115,8 +115,7 @@ class MessageGuard(_Rule):
         for message in messages:
             if (message.get(INTENT) or {}).get("name") in EMERGENCY_INTENTS:
                 continue
-            text = message.get(TEXT) or ""
-            if text.strip() and len(text) <= settings.max_message_chars():
+            if settings.input_problem(message.get(TEXT) or "") is None:
                 continue
             fallback = {"name": "nlu_fallback", "confidence": 1.0}
             message.set(INTENT, fallback, add_to_output=True)

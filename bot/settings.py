@@ -42,6 +42,15 @@ def max_message_chars() -> int:
         return 2000
 
 
+def input_problem(text: str) -> str | None:
+    """Why a message cannot be answered as it is: "empty", "too_long", or None."""
+    if not text.strip():
+        return "empty"
+    if len(text) > max_message_chars():
+        return "too_long"
+    return None
+
+
 def template_values() -> dict[str, str]:
     """The values every domain response may use, e.g. `{clinic_phone}`."""
     return {
