@@ -11,7 +11,6 @@ from __future__ import annotations
 import json
 import os
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
@@ -19,18 +18,12 @@ import time
 from contextlib import contextmanager
 from pathlib import Path
 
-from bot.serve import wait_until_ready
+from bot.serve import free_port, start_process, stop_process, wait_until_ready
 from bot.training import ROOT
 
 LEVELS = [1, 8, 16, 32]
 SECONDS = float(os.environ.get("BENCH_SECONDS", "20"))
 OUT = ROOT / "bench" / "out"
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def quiet_env(**extra: str) -> dict[str, str]:
@@ -96,33 +89,17 @@ def load(url: str, script: str) -> list[dict]:
     return results
 
 
-def stop(process: subprocess.Popen) -> None:
-    if process.poll() is None:
-        os.killpg(process.pid, signal.SIGINT)
-        try:
-            process.wait(30)
-        except subprocess.TimeoutExpired:
-            os.killpg(process.pid, signal.SIGKILL)
-
-
 @contextmanager
 def serving(command: list[str], cwd: Path, env: dict[str, str], port: int, what: str):
     """Start a server, wait until it answers, yield (process, cold start s), stop it."""
     started = time.perf_counter()
-    process = subprocess.Popen(
-        command,
-        cwd=cwd,
-        env=env,
-        start_new_session=True,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
+    process = start_process(command, env=env, cwd=cwd, output=subprocess.DEVNULL)
     try:
         if not wait_until_ready(port, 300):
             raise RuntimeError(f"{what} did not start")
         yield process, time.perf_counter() - started
     finally:
-        stop(process)
+        stop_process(process, signal.SIGINT, timeout=30)
 
 
 def child_rss_mb(process: subprocess.Popen, marker: str) -> float:

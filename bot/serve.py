@@ -8,12 +8,15 @@ from __future__ import annotations
 
 import os
 import signal
+import socket
 import subprocess
 import sys
 import time
 import urllib.error
 import urllib.request
 from collections.abc import Sequence
+from pathlib import Path
+from typing import IO
 
 from bot.training import MODEL_FILE, ROOT
 
@@ -68,21 +71,49 @@ def rasa_server_command(
     ]
 
 
-def _start(command: list[str]) -> subprocess.Popen[bytes]:
-    # Own process group, so Ctrl-C in the terminal reaches only the supervisor,
-    # which then stops each server in order.
-    return subprocess.Popen(command, cwd=ROOT, env=server_env(), start_new_session=True)  # noqa: S603
+def start_process(
+    command: list[str],
+    env: dict[str, str] | None = None,
+    cwd: Path = ROOT,
+    output: int | IO[bytes] | None = None,
+) -> subprocess.Popen[bytes]:
+    """Start a server in its own process group.
+
+    Its own group, so Ctrl-C in the terminal reaches only the supervisor, which then
+    stops each server in order. `output` None shares the terminal; a file or
+    subprocess.DEVNULL takes both stdout and stderr.
+    """
+    return subprocess.Popen(  # noqa: S603
+        command,
+        cwd=cwd,
+        env=server_env() if env is None else env,
+        start_new_session=True,
+        stdout=output,
+        stderr=None if output is None else subprocess.STDOUT,
+    )
 
 
-def _stop(process: subprocess.Popen[bytes]) -> None:
+def stop_process(
+    process: subprocess.Popen[bytes],
+    sig: int = signal.SIGTERM,
+    timeout: float = STOP_TIMEOUT,
+) -> None:
+    """Send `sig` to a server's process group; kill it if it has not stopped in time."""
     if process.poll() is not None:
         return
-    os.killpg(process.pid, signal.SIGTERM)
+    os.killpg(process.pid, sig)
     try:
-        process.wait(STOP_TIMEOUT)
+        process.wait(timeout)
     except subprocess.TimeoutExpired:
         os.killpg(process.pid, signal.SIGKILL)
         process.wait()
+
+
+def free_port() -> int:
+    """A TCP port on 127.0.0.1 that nothing listens on right now."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
 
 
 def wait_until_ready(port: int, timeout: float = 180.0) -> bool:
@@ -114,12 +145,12 @@ def _wait_for_action_server(
 
 def run() -> int:
     """Serve until Ctrl-C (or until a server stops); returns the exit status."""
-    actions = _start(action_server_command())
+    actions = start_process(action_server_command())
     _wait_for_action_server(actions)
     if actions.poll() is not None:
         return 1
     # Rasa's HTTP API (--enable-api) stays off: only the channels are served.
-    rasa = _start(
+    rasa = start_process(
         rasa_server_command(
             ["--interface", os.environ.get("RASA_INTERFACE", "0.0.0.0")]  # noqa: S104
         )
@@ -150,14 +181,14 @@ def run() -> int:
         return 0
     finally:
         print("stopping the Rasa server and the action server...", flush=True)
-        _stop(rasa)
-        _stop(actions)
+        stop_process(rasa)
+        stop_process(actions)
         print("stopped.")
 
 
 def shell() -> int:
     """Talk to the assistant in the terminal (`rasa shell`) with the action server."""
-    actions = _start(action_server_command())
+    actions = start_process(action_server_command())
     _wait_for_action_server(actions)
     if actions.poll() is not None:
         return 1
@@ -178,4 +209,4 @@ def shell() -> int:
     except KeyboardInterrupt:
         return 0
     finally:
-        _stop(actions)
+        stop_process(actions)

@@ -13,37 +13,18 @@ import httpx
 import pytest
 
 from bot.nlg import ANSWER_TYPES
-from bot.serve import wait_until_ready
+from bot.serve import free_port, start_process, stop_process, wait_until_ready
 from bot.training import ROOT, model_is_current
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 def start(command, env):
-    return subprocess.Popen(
-        command,
-        cwd=ROOT,
-        env=env,
-        start_new_session=True,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
+    return start_process(command, env=env, output=subprocess.DEVNULL)
 
 
 def stop(process, sig=signal.SIGTERM):
-    if process.poll() is None:
-        os.killpg(process.pid, sig)
-        try:
-            process.wait(30)
-        except subprocess.TimeoutExpired:
-            os.killpg(process.pid, signal.SIGKILL)
-            process.wait()
+    stop_process(process, sig, timeout=30)
 
 
 @pytest.fixture(scope="module")
@@ -243,13 +224,8 @@ def test_ctrl_c_stops_both_servers_cleanly_and_the_log_is_quiet(env, tmp_path):
     ports = {"RASA_PORT": str(free_port()), "ACTION_PORT": str(free_port())}
     log = tmp_path / "run.log"
     with open(log, "wb") as out:
-        process = subprocess.Popen(
-            [sys.executable, "-m", "bot", "run"],
-            cwd=ROOT,
-            env={**env, **ports},
-            start_new_session=True,
-            stdout=out,
-            stderr=subprocess.STDOUT,
+        process = start_process(
+            [sys.executable, "-m", "bot", "run"], env={**env, **ports}, output=out
         )
         try:
             assert wait_until_ready(int(ports["RASA_PORT"]), timeout=180)
