@@ -53,12 +53,11 @@ def action_server_command() -> list[str]:
 def rasa_server_command(
     extra: Sequence[str] = (), port: int | None = None
 ) -> list[str]:
-    """The command line of the Rasa server with the REST and socket.io channels."""
+    """The command line of the Rasa server (bot.server: channels, pages, API off)."""
     return [
         sys.executable,
         "-m",
-        "bot.rasa_cli",
-        "run",
+        "bot.server",
         "--model",
         str(MODEL_FILE),
         "--port",

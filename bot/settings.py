@@ -60,3 +60,26 @@ def template_values() -> dict[str, str]:
         "crisis_line": crisis_line(),
         "max_message_chars": str(max_message_chars()),
     }
+
+
+def allowed_origins() -> list[str]:
+    """Other sites allowed to use the chat (CORS, socket.io), from ALLOWED_ORIGINS.
+
+    Comma-separated origins such as `https://www.example-clinic.org`; empty (the
+    default) allows the server's own origin only.
+    """
+    raw = os.environ.get("ALLOWED_ORIGINS", "")
+    return [origin.strip().rstrip("/") for origin in raw.split(",") if origin.strip()]
+
+
+def max_socket_bytes() -> int:
+    """The largest socket.io packet accepted (a message far above MAX_MESSAGE_CHARS)."""
+    return max(64 * 1024, 16 * max_message_chars())
+
+
+def action_timeout() -> float:
+    """Seconds the Rasa server waits for the action server before apologising."""
+    try:
+        return max(0.5, float(_env("ACTION_TIMEOUT", "4")))
+    except ValueError:
+        return 4.0

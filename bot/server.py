@@ -1,0 +1,131 @@
+"""The assistant's web server: Rasa's channels and the project's pages in one Sanic app.
+
+`python -m bot.server` is what `make run` starts on :5005. It does what `rasa run` does
+(load the model, serve the channels in credentials.yml, use endpoints.yml) and adds:
+
+- the patient chat page and the embeddable widget (bot.web), the staff console;
+- security headers on every response and CORS limited to ALLOWED_ORIGINS;
+- Rasa's HTTP API only when asked for (RASA_ENABLE_API=true) and then only with a token
+  (RASA_API_TOKEN) or JWT secret (RASA_JWT_SECRET) from the environment;
+- a short timeout on calls to the action server (ACTION_TIMEOUT, default 4 s) instead
+  of Rasa's five minutes, so a patient gets the apology with the phone number quickly.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import sys
+from functools import partial
+
+from bot.quiet import silence_deprecations
+
+logger = logging.getLogger(__name__)
+
+
+class ConfigurationError(RuntimeError):
+    """The server's settings are unsafe or incomplete."""
+
+
+def api_settings() -> tuple[bool, str | None, str | None]:
+    """(enable_api, auth_token, jwt_secret) from the environment; refuses an open API."""
+    enabled = os.environ.get("RASA_ENABLE_API", "").strip().lower() in {"1", "true", "yes"}
+    token = os.environ.get("RASA_API_TOKEN", "").strip() or None
+    jwt_secret = os.environ.get("RASA_JWT_SECRET", "").strip() or None
+    if enabled and not (token or jwt_secret):
+        raise ConfigurationError(
+            "RASA_ENABLE_API=true needs RASA_API_TOKEN or RASA_JWT_SECRET in the "
+            "environment (see .env.example); the HTTP API is never served without one"
+        )
+    return enabled, token, jwt_secret
+
+
+def limit_action_timeout(seconds: float) -> None:
+    """Make the Rasa server give up on the action server after `seconds`."""
+    import rasa.core.actions.action
+
+    rasa.core.actions.action.DEFAULT_REQUEST_TIMEOUT = seconds
+
+
+def build_app(
+    credentials: str, endpoints_file: str, model: str, port: int
+) -> tuple[object, int]:
+    """The Sanic app (not yet running) and its number of workers."""
+    import rasa.core.run
+    import rasa.core.utils
+    from rasa.core.utils import AvailableEndpoints
+
+    from bot import channels, settings, web
+
+    enable_api, token, jwt_secret = api_settings()
+    limit_action_timeout(settings.action_timeout())
+    endpoints = AvailableEndpoints.read_endpoints(endpoints_file)
+    input_channels = rasa.core.run.create_http_input_channels(None, credentials)
+    origins = settings.allowed_origins()
+    app = rasa.core.run.configure_app(
+        input_channels,
+        cors=origins or None,
+        auth_token=token,
+        enable_api=enable_api,
+        jwt_secret=jwt_secret,
+        jwt_method="HS256",
+        port=port,
+        endpoints=endpoints,
+    )
+    for channel in input_channels:
+        if isinstance(channel, channels.ClinicSocketIO):
+            channel.app = app
+    web.install(app)
+    app.register_listener(
+        partial(rasa.core.run.load_agent_on_start, model, endpoints, None),
+        "before_server_start",
+    )
+    app.register_listener(rasa.core.run.close_resources, "after_server_stop")
+    workers = rasa.core.utils.number_of_sanic_workers(
+        endpoints.lock_store if endpoints else None
+    )
+    return app, workers
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Serve until stopped."""
+    parser = argparse.ArgumentParser(prog="python -m bot.server")
+    parser.add_argument("--model", required=True)
+    parser.add_argument("--port", type=int, default=5005)
+    parser.add_argument("--interface", default="0.0.0.0")  # noqa: S104
+    parser.add_argument("--credentials", default="credentials.yml")
+    parser.add_argument("--endpoints", default="endpoints.yml")
+    parser.add_argument("--log-level", default=os.environ.get("LOG_LEVEL", "INFO"))
+    args = parser.parse_args(argv)
+
+    silence_deprecations()
+    import rasa.utils.common
+    from rasa.utils.log_utils import configure_structlog
+
+    level = logging.getLevelName(args.log_level.upper())
+    if not isinstance(level, int):
+        print(f"error: unknown log level {args.log_level!r}", file=sys.stderr)
+        return 2
+    rasa.utils.common.configure_logging_and_warnings(level)
+    configure_structlog(level)
+    silence_deprecations()
+    rasa.utils.common.update_sanic_log_level()
+    try:
+        app, workers = build_app(args.credentials, args.endpoints, args.model, args.port)
+    except ConfigurationError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    logger.info("Starting the assistant on http://%s:%s", args.interface, args.port)
+    app.run(  # type: ignore[attr-defined]
+        host=args.interface,
+        port=args.port,
+        workers=workers,
+        backlog=int(os.environ.get("SANIC_BACKLOG", "100")),
+        access_log=False,
+    )
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
