@@ -14,6 +14,8 @@ export SQLALCHEMY_SILENCE_UBER_WARNING := 1
 # Ports (the action endpoint URL follows ACTION_PORT unless ACTION_ENDPOINT_URL is set).
 ACTION_PORT ?= 5055
 RASA_PORT ?= 5005
+# Rasa's SQL tracker store (endpoints.yml) and the call-back requests: one SQLite file.
+CONVERSATIONS_DB ?= build/conversations.db
 
 VENV := .venv
 PY := $(VENV)/bin/python

@@ -41,6 +41,7 @@ def server_env() -> dict[str, str]:
     env.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
     env.setdefault("PYTHONWARNINGS", "ignore")
     env.setdefault("SQLALCHEMY_SILENCE_UBER_WARNING", "1")
+    env.setdefault("CONVERSATIONS_DB", "build/conversations.db")
     env.setdefault("ACTION_ENDPOINT_URL", f"http://127.0.0.1:{action_port()}/webhook")
     return env
 
@@ -123,6 +124,8 @@ def wait_until_ready(port: int, timeout: float = 180.0) -> bool:
         try:
             with urllib.request.urlopen(url, timeout=2):
                 return True
+        except urllib.error.HTTPError:
+            return True  # it answers (Sanic listens only once the model is loaded)
         except (urllib.error.URLError, ConnectionError, TimeoutError):
             pass
         time.sleep(0.3)

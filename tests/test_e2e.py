@@ -28,7 +28,7 @@ def stop(process, sig=signal.SIGTERM):
 
 
 @pytest.fixture(scope="module")
-def env(store_url):
+def env(store_url, tmp_path_factory):
     if not model_is_current():
         pytest.fail(
             "the trained model is missing or stale: run `make model` (make test does)"
@@ -36,6 +36,7 @@ def env(store_url):
     return {
         **os.environ,
         "KNOWLEDGE_DB_URL": store_url,
+        "CONVERSATIONS_DB": str(tmp_path_factory.mktemp("conversations") / "c.db"),
         "ACTION_PORT": str(free_port()),
         "RASA_PORT": str(free_port()),
         "RASA_INTERFACE": "127.0.0.1",

@@ -1,0 +1,72 @@
+"""The conversations database: Rasa's SQL tracker store and the clinic's own tables.
+
+The URL comes from CONVERSATIONS_DB_URL (e.g. postgresql+psycopg2://... in the scaled
+profile); by default it is the SQLite file CONVERSATIONS_DB (build/conversations.db),
+the same file endpoints.yml gives Rasa's tracker store. Callers open a session per unit
+of work with `session_scope()`.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from contextlib import contextmanager
+from functools import lru_cache
+
+from sqlalchemy import create_engine, event
+from sqlalchemy.engine import Engine
+from sqlalchemy.orm import Session, sessionmaker
+
+from bot.records.models import Base
+from bot.training import ROOT
+
+DEFAULT_DB = "build/conversations.db"
+
+
+def conversations_db_path() -> str:
+    """The SQLite file of the default profile, relative to the project or absolute."""
+    return os.environ.get("CONVERSATIONS_DB", "").strip() or DEFAULT_DB
+
+
+def conversations_url() -> str:
+    """The SQLAlchemy URL of the conversations database."""
+    url = os.environ.get("CONVERSATIONS_DB_URL", "").strip()
+    if url:
+        return url
+    path = conversations_db_path()
+    absolute = path if os.path.isabs(path) else str(ROOT / path)
+    return f"sqlite:///{absolute}"
+
+
+@lru_cache(maxsize=8)
+def get_engine(url: str | None = None) -> Engine:
+    """One engine per URL per process; the clinic's tables are created if missing."""
+    url = url or conversations_url()
+    if url.startswith("sqlite"):
+        path = url.removeprefix("sqlite:///")
+        if path and path != ":memory:":
+            os.makedirs(os.path.dirname(path) or ".", exist_ok=True)
+        engine = create_engine(url, future=True, connect_args={"timeout": 15})
+
+        @event.listens_for(engine, "connect")
+        def _sqlite_pragmas(dbapi_connection, _record) -> None:  # type: ignore[no-untyped-def]
+            dbapi_connection.execute("PRAGMA journal_mode=WAL")
+            dbapi_connection.execute("PRAGMA foreign_keys=ON")
+
+    else:
+        engine = create_engine(url, future=True, pool_pre_ping=True)
+    Base.metadata.create_all(engine)
+    return engine
+
+
+@lru_cache(maxsize=8)
+def _session_factory(url: str) -> sessionmaker:
+    return sessionmaker(bind=get_engine(url), future=True, expire_on_commit=False)
+
+
+@contextmanager
+def session_scope(url: str | None = None) -> Iterator[Session]:
+    """A session for one unit of work, in a transaction that ends with it."""
+    factory = _session_factory(url or conversations_url())
+    with factory() as session, session.begin():
+        yield session
