@@ -1,4 +1,4 @@
-"""Command line: `python -m bot {train,run,shell}`."""
+"""Command line: `python -m bot {train,run,shell,staff}`."""
 
 from __future__ import annotations
 
@@ -16,7 +16,14 @@ def main(argv: list[str] | None = None) -> int:
     )
     sub.add_parser("run", help="serve the assistant (action server + Rasa server)")
     sub.add_parser("shell", help="talk to the assistant in the terminal")
+    from bot.staff.cli import add_parser as add_staff_parser
+
+    add_staff_parser(sub)
     args = parser.parse_args(argv)
+    if args.command == "staff":
+        from bot.staff.cli import run as run_staff
+
+        return run_staff(args)
 
     from bot import serve, training
 

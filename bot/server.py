@@ -56,7 +56,7 @@ def build_app(
     import rasa.core.utils
     from rasa.core.utils import AvailableEndpoints
 
-    from bot import channels, settings, web
+    from bot import channels, settings, staff, web
 
     enable_api, token, jwt_secret = api_settings()
     limit_action_timeout(settings.action_timeout())
@@ -77,6 +77,7 @@ def build_app(
         if isinstance(channel, channels.ClinicSocketIO):
             channel.app = app
     web.install(app)
+    staff.install(app)
     app.register_listener(
         partial(rasa.core.run.load_agent_on_start, model, endpoints, None),
         "before_server_start",

@@ -18,6 +18,7 @@ from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
 from bot.records.models import Base
+from bot.staff import models as _staff_models  # noqa: F401  (registers its tables)
 from bot.training import ROOT
 
 DEFAULT_DB = "build/conversations.db"

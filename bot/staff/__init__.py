@@ -1,0 +1,16 @@
+"""The staff console at /staff: triage list, transcripts, call-backs, "ask the assistant".
+
+`install(app)` adds it to the Rasa server (bot.server). Accounts are made on the
+command line (`python -m bot staff add NAME`); see docs/staff-console.md.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+
+def install(app: Any) -> None:
+    """Add the console's routes to the Sanic app."""
+    from bot.staff.views import blueprint
+
+    app.blueprint(blueprint())

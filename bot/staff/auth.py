@@ -1,0 +1,251 @@
+"""Staff accounts, sessions, the login throttle and CSRF tokens (no web framework here).
+
+- Passwords: argon2id (argon2-cffi's defaults), never stored or logged in clear. A login
+  for an unknown name still verifies against a dummy hash, so timing does not tell
+  which names exist.
+- Sessions: a random token in an HTTP-only cookie; the database keeps its SHA-256
+  digest, an idle expiry (STAFF_SESSION_IDLE_MINUTES, default 30) pushed forward on use,
+  and an absolute end (STAFF_SESSION_HOURS, default 12).
+- CSRF: each session has a synchronizer token that every form sends back.
+- Throttle: after STAFF_LOGIN_FREE_TRIES (default 5) failures within 15 minutes for an
+  account name or a client address, that key is locked for 5 s, then 10 s, 20 s, ...
+  (at most 15 min) after each further failure; while locked no password is checked.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import os
+import re
+import secrets
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from functools import lru_cache
+
+from argon2 import PasswordHasher
+from argon2.exceptions import InvalidHashError, VerificationError
+from sqlalchemy import delete, select
+from sqlalchemy.orm import Session
+
+from bot.staff.models import LoginFailure, StaffAccount, StaffSession
+
+NAME_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$")
+MIN_PASSWORD = 12
+MAX_PASSWORD = 1024
+FAILURE_WINDOW = timedelta(minutes=15)
+MAX_LOCK = timedelta(minutes=15)
+_hasher = PasswordHasher()
+
+
+@lru_cache(maxsize=1)
+def _dummy_hash() -> str:
+    """A hash to verify against for unknown names (made once, on first use)."""
+    return _hasher.hash(secrets.token_hex(16))
+
+
+class AccountError(ValueError):
+    """An account cannot be created as asked (the message says why)."""
+
+
+def _int_env(name: str, default: int) -> int:
+    try:
+        return max(1, int(os.environ.get(name, "").strip() or default))
+    except ValueError:
+        return default
+
+
+def idle_timeout() -> timedelta:
+    """How long a session lasts without use."""
+    return timedelta(minutes=_int_env("STAFF_SESSION_IDLE_MINUTES", 30))
+
+
+def session_lifetime() -> timedelta:
+    """How long a session lasts at most."""
+    return timedelta(hours=_int_env("STAFF_SESSION_HOURS", 12))
+
+
+def free_tries() -> int:
+    """Failed logins allowed before the throttle starts."""
+    return _int_env("STAFF_LOGIN_FREE_TRIES", 5)
+
+
+def _now() -> datetime:
+    return datetime.utcnow()
+
+
+def digest(token: str) -> str:
+    """What the database keeps of a session token."""
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+def tokens_match(expected: str | None, given: str | None) -> bool:
+    """Constant-time comparison of two tokens; a missing one never matches."""
+    if not expected or not given:
+        return False
+    return hmac.compare_digest(expected.encode(), given.encode())
+
+
+def new_token() -> str:
+    """A fresh random token (256 bits)."""
+    return secrets.token_urlsafe(32)
+
+
+# --- accounts -------------------------------------------------------------------
+
+
+def check_new_account(name: str, password: str) -> None:
+    """Raise AccountError unless the name and password are acceptable."""
+    if not NAME_PATTERN.match(name):
+        raise AccountError(
+            "a name is 1-100 letters, digits, '.', '_' or '-', starting with a letter or digit"
+        )
+    if len(password) < MIN_PASSWORD:
+        raise AccountError(f"the password needs at least {MIN_PASSWORD} characters")
+    if len(password) > MAX_PASSWORD:
+        raise AccountError(f"the password may have at most {MAX_PASSWORD} characters")
+    if password.strip().lower() == name.lower():
+        raise AccountError("the password must not be the name")
+
+
+def add_account(session: Session, name: str, password: str) -> StaffAccount:
+    """Create an account, or set a new password if the name exists."""
+    check_new_account(name, password)
+    account = session.scalar(select(StaffAccount).where(StaffAccount.name == name))
+    if account is None:
+        account = StaffAccount(name=name, password_hash=_hasher.hash(password))
+        session.add(account)
+    else:
+        account.password_hash = _hasher.hash(password)
+        account.active = True
+        session.execute(
+            delete(StaffSession).where(StaffSession.account_id == account.id)
+        )
+    session.flush()
+    return account
+
+
+def list_accounts(session: Session) -> list[StaffAccount]:
+    """Every account, by name."""
+    return list(session.scalars(select(StaffAccount).order_by(StaffAccount.name)))
+
+
+def verify_password(session: Session, name: str, password: str) -> StaffAccount | None:
+    """The active account with this name and password, else None (same work either way)."""
+    account = session.scalar(
+        select(StaffAccount).where(StaffAccount.name == name, StaffAccount.active)
+    )
+    stored = account.password_hash if account is not None else _dummy_hash()
+    try:
+        _hasher.verify(stored, password[:MAX_PASSWORD])
+    except (VerificationError, InvalidHashError):
+        return None
+    if account is None:
+        return None
+    if _hasher.check_needs_rehash(stored):
+        account.password_hash = _hasher.hash(password)
+    account.last_login_at = _now()
+    return account
+
+
+# --- throttle -------------------------------------------------------------------
+
+
+def throttle_keys(name: str, client: str | None) -> list[str]:
+    """The keys a login attempt counts against."""
+    keys = [f"name:{name.strip().lower()[:100]}"]
+    if client:
+        keys.append(f"addr:{client[:100]}")
+    return keys
+
+
+def locked_for(session: Session, keys: list[str]) -> int:
+    """Seconds until a login may be tried again for these keys (0: now)."""
+    now = _now()
+    waits = [
+        (row.locked_until - now).total_seconds()
+        for row in session.scalars(
+            select(LoginFailure).where(LoginFailure.key.in_(keys))
+        )
+        if row.locked_until and row.locked_until > now
+    ]
+    return int(max(waits) + 0.999) if waits else 0
+
+
+def record_failure(session: Session, keys: list[str]) -> None:
+    """Count a failed login against each key, locking those past the free tries."""
+    now = _now()
+    for key in keys:
+        row = session.get(LoginFailure, key)
+        if row is None:
+            row = LoginFailure(key=key, failures=0)
+            session.add(row)
+        elif now - row.last_failure_at > FAILURE_WINDOW:
+            row.failures = 0
+            row.locked_until = None
+        row.failures += 1
+        row.last_failure_at = now
+        over = row.failures - free_tries()
+        if over >= 0:
+            row.locked_until = now + min(
+                MAX_LOCK, timedelta(seconds=5 * 2 ** min(over, 10))
+            )
+
+
+def clear_failures(session: Session, keys: list[str]) -> None:
+    """Forget failures after a successful login."""
+    session.execute(delete(LoginFailure).where(LoginFailure.key.in_(keys)))
+
+
+# --- sessions -------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class LoggedIn:
+    """A valid session: who, and the CSRF token its forms carry."""
+
+    account_id: int
+    name: str
+    csrf_token: str
+
+
+def start_session(session: Session, account: StaffAccount) -> tuple[str, LoggedIn]:
+    """A new session for the account: (cookie token, its details)."""
+    token = new_token()
+    now = _now()
+    ends = now + session_lifetime()
+    row = StaffSession(
+        token_digest=digest(token),
+        account_id=account.id,
+        csrf_token=new_token(),
+        created_at=now,
+        expires_at=min(ends, now + idle_timeout()),
+        ends_at=ends,
+    )
+    session.add(row)
+    # Expired sessions of anyone are of no use; drop them while here.
+    session.execute(delete(StaffSession).where(StaffSession.expires_at < now))
+    return token, LoggedIn(account.id, account.name, row.csrf_token)
+
+
+def current(session: Session, token: str | None) -> LoggedIn | None:
+    """The session of a cookie token if it is valid now (and push its idle expiry)."""
+    if not token or len(token) > 200:
+        return None
+    row = session.get(StaffSession, digest(token))
+    now = _now()
+    if row is None or row.expires_at <= now or row.ends_at <= now:
+        return None
+    account = session.get(StaffAccount, row.account_id)
+    if account is None or not account.active:
+        return None
+    row.expires_at = min(row.ends_at, now + idle_timeout())
+    return LoggedIn(account.id, account.name, row.csrf_token)
+
+
+def end_session(session: Session, token: str | None) -> None:
+    """Log out: the token stops working at once."""
+    if token:
+        session.execute(
+            delete(StaffSession).where(StaffSession.token_digest == digest(token))
+        )
