@@ -32,7 +32,13 @@ from bot.staff.ask import ask
 from bot.training import ROOT
 
 STAFF_DIR = ROOT / "bot" / "staff"
-STATIC = {"console.css": STAFF_DIR / "static" / "console.css"}
+STATIC = {
+    name: (STAFF_DIR / "static" / name, kind)
+    for name, kind in [
+        ("console.css", "text/css; charset=utf-8"),
+        ("favicon.svg", "image/svg+xml"),
+    ]
+}
 SESSION_COOKIE = "staff_session"
 LOGIN_CSRF_COOKIE = "staff_login_csrf"
 REFRESH_SECONDS = 30
@@ -120,12 +126,18 @@ def page(name: str, status: int = 200, **values: Any) -> HTTPResponse:
     return response.html(
         html,
         status=status,
-        headers={"Cache-Control": "no-store", "Content-Security-Policy": STAFF_CSP},
+        headers={
+            "Cache-Control": "no-store",
+            "Content-Security-Policy": STAFF_CSP,
+            # With the server-wide no-referrer, browsers send `Origin: null` on a form
+            # POST; same-origin lets same_origin() see the real origin.
+            "Referrer-Policy": "same-origin",
+        },
     )
 
 
 def same_origin(request: Request) -> bool:
-    """False when the browser says the request came from another site."""
+    """False when the browser says the request came from another site (or hides it)."""
     origin = request.headers.get("origin")
     if not origin:
         return True
@@ -259,12 +271,12 @@ def blueprint() -> Blueprint:
 
     @bp.get("/static/<name:str>")
     async def static(request: Request, name: str) -> HTTPResponse:
-        path = STATIC.get(name)
+        path, kind = STATIC.get(name, (None, ""))
         if path is None or not path.is_file():
             return response.text("not found", status=404)
         return response.raw(
             path.read_bytes(),
-            content_type="text/css; charset=utf-8",
+            content_type=kind,
             headers={"Cache-Control": "no-cache"},
         )
 

@@ -30,7 +30,9 @@ class Console:
     env: dict[str, str]
     db: Path
 
-    def add_account(self, name: str, password: str = PASSWORD) -> subprocess.CompletedProcess:
+    def add_account(
+        self, name: str, password: str = PASSWORD
+    ) -> subprocess.CompletedProcess:
         return subprocess.run(
             [sys.executable, "-m", "bot", "staff", "add", name, "--password-stdin"],
             input=password + "\n",
@@ -56,7 +58,9 @@ class Console:
     def client(self) -> httpx.Client:
         return httpx.Client(base_url=self.base, timeout=60, follow_redirects=False)
 
-    def login(self, name: str, password: str = PASSWORD, client: httpx.Client | None = None):
+    def login(
+        self, name: str, password: str = PASSWORD, client: httpx.Client | None = None
+    ):
         client = client or self.client()
         form = client.get("/staff/login")
         response = client.post(
@@ -75,7 +79,9 @@ def csrf_of(html: str) -> str:
 @pytest.fixture(scope="session")
 def console(store_url, tmp_path_factory) -> Console:
     if not model_is_current():
-        pytest.fail("the trained model is missing or stale: run `make model` (make test does)")
+        pytest.fail(
+            "the trained model is missing or stale: run `make model` (make test does)"
+        )
     db = tmp_path_factory.mktemp("staff") / "conversations.db"
     env = {
         **os.environ,

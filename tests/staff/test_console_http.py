@@ -52,14 +52,18 @@ def test_nothing_about_patients_without_a_login(console) -> None:
     assert forged.status_code == 302
 
 
-def test_login_sets_a_safe_cookie_and_shows_the_urgent_conversation_first(console) -> None:
+def test_login_sets_a_safe_cookie_and_shows_the_urgent_conversation_first(
+    console,
+) -> None:
     calm, urgent = sender(), sender()
     console.say(calm, "what helps my knee?")
     console.say(urgent, "I have had a fever and chills since my epidural yesterday")
     client, response = console.login("nurse")
     assert response.status_code == 303 and response.headers["location"] == "/staff"
     cookie = response.headers["set-cookie"]
-    assert "HttpOnly" in cookie and "SameSite=Strict" in cookie and "Path=/staff" in cookie
+    assert (
+        "HttpOnly" in cookie and "SameSite=Strict" in cookie and "Path=/staff" in cookie
+    )
     assert "Secure" not in cookie  # plain http on localhost (STAFF_COOKIE_SECURE=auto)
     page = client.get("/staff/")
     assert page.status_code == 200
@@ -70,7 +74,10 @@ def test_login_sets_a_safe_cookie_and_shows_the_urgent_conversation_first(consol
     assert any(r.startswith(calm) for r in rows)
     assert '<meta http-equiv="refresh"' in page.text
     transcript = client.get(f"/staff/conversations/{urgent}")
-    assert "fever and chills" in transcript.text and "badge type\">emergency" in transcript.text
+    assert (
+        "fever and chills" in transcript.text
+        and 'badge type">emergency' in transcript.text
+    )
 
 
 def test_secure_cookie_behind_an_https_proxy(console) -> None:
@@ -95,6 +102,12 @@ def test_login_form_without_the_csrf_token_or_from_another_site_is_rejected(
         headers={"Origin": "https://evil.example"},
     )
     assert other_site.status_code == 403
+    hidden_origin = client.post(
+        "/staff/login",
+        data={"csrf": token, "name": "nurse", "password": PASSWORD},
+        headers={"Origin": "null"},
+    )
+    assert hidden_origin.status_code == 403
 
 
 def test_callback_status_change_needs_csrf_and_persists(console) -> None:
@@ -106,10 +119,13 @@ def test_callback_status_change_needs_csrf_and_persists(console) -> None:
     assert "+15550109999" in page.text
     token = csrf_of(page.text)
     forged = client.post(
-        f"/staff/callbacks/{callback}/status", data={"status": "called", "csrf": "x" * 43}
+        f"/staff/callbacks/{callback}/status",
+        data={"status": "called", "csrf": "x" * 43},
     )
     assert forged.status_code == 403
-    no_token = client.post(f"/staff/callbacks/{callback}/status", data={"status": "called"})
+    no_token = client.post(
+        f"/staff/callbacks/{callback}/status", data={"status": "called"}
+    )
     assert no_token.status_code == 403
     assert console.sql("SELECT status FROM callback_requests WHERE id=?", callback) == [
         ("new",)
@@ -120,7 +136,8 @@ def test_callback_status_change_needs_csrf_and_persists(console) -> None:
     assert bad.status_code == 400
     for status in ("called", "closed"):
         done = client.post(
-            f"/staff/callbacks/{callback}/status", data={"status": status, "csrf": token}
+            f"/staff/callbacks/{callback}/status",
+            data={"status": status, "csrf": token},
         )
         assert done.status_code == 303
         assert console.sql(
@@ -133,8 +150,10 @@ def test_callback_status_change_needs_csrf_and_persists(console) -> None:
 def test_wrong_passwords_are_slowed_down(console) -> None:
     assert console.add_account("throttled").returncode == 0
     client = console.client()
-    statuses = [console.login("throttled", "wrong password!!", client)[1].status_code
-                for _ in range(5)]
+    statuses = [
+        console.login("throttled", "wrong password!!", client)[1].status_code
+        for _ in range(5)
+    ]
     assert statuses == [401] * 5
     _, locked = console.login("throttled", PASSWORD, client)
     assert locked.status_code == 429
@@ -162,7 +181,9 @@ def test_a_session_expires_and_logout_ends_it(console) -> None:
     assert out.status_code == 303
     client.cookies.clear()
     stale = console.client()
-    stale.cookies.update({"staff_session": out.request.headers["cookie"].split("=", 1)[1]})
+    stale.cookies.update(
+        {"staff_session": out.request.headers["cookie"].split("=", 1)[1]}
+    )
     assert stale.get("/staff/").status_code == 302
 
 
@@ -178,18 +199,24 @@ def test_unknown_accounts_and_bad_new_accounts(console) -> None:
 
 def test_export_of_unanswered_questions_is_safe_csv(console) -> None:
     patient = sender()
-    console.say(patient, "=HYPERLINK(\"http://evil.example\") how much does it cost")
+    console.say(patient, '=HYPERLINK("http://evil.example") how much does it cost')
     console.say(patient, "how long does relief last? call me on 555 201 3344")
     client, _ = console.login("nurse")
     export = client.get("/staff/export.csv")
     assert export.status_code == 200
     assert export.headers["content-type"].startswith("text/csv")
-    rows = [r for r in csv.DictReader(io.StringIO(export.text)) if r["conversation"] == patient]
+    rows = [
+        r
+        for r in csv.DictReader(io.StringIO(export.text))
+        if r["conversation"] == patient
+    ]
     questions = [r["question"] for r in rows]
     assert questions[0].startswith("'=HYPERLINK")
     assert any("[phone]" in q and "201 3344" not in q for q in questions)
     assert all(r["answer_type"] in {"not_covered", "handoff", "clarify"} for r in rows)
-    empty = client.get("/staff/export.csv", params={"since": "2000-01-01", "until": "2000-01-02"})
+    empty = client.get(
+        "/staff/export.csv", params={"since": "2000-01-01", "until": "2000-01-02"}
+    )
     assert empty.text.strip().count("\n") == 0
 
 
@@ -199,18 +226,23 @@ def test_ask_the_assistant_writes_no_conversation(console) -> None:
     before = console.sql("SELECT count(*), count(DISTINCT sender_id) FROM events")
     flagged = client.post(
         "/staff/ask",
-        data={"csrf": csrf_of(page.text), "question": "I have a fever after my injection"},
+        data={
+            "csrf": csrf_of(page.text),
+            "question": "I have a fever after my injection",
+        },
     )
     assert flagged.status_code == 200
     assert "RED FLAG" in flagged.text and "report_red_flag" in flagged.text
-    assert "badge type\">emergency" in flagged.text
+    assert 'badge type">emergency' in flagged.text
     answered = client.post(
         "/staff/ask", data={"csrf": csrf_of(page.text), "question": "what is PRP?"}
     )
     assert "no red flag" in answered.text
     assert "Regenerative Medicine" in answered.text
-    assert "badge type\">knowledge" in answered.text
-    empty = client.post("/staff/ask", data={"csrf": csrf_of(page.text), "question": "  "})
+    assert 'badge type">knowledge' in answered.text
+    empty = client.post(
+        "/staff/ask", data={"csrf": csrf_of(page.text), "question": "  "}
+    )
     assert "Type a question first" in empty.text
     after = console.sql("SELECT count(*), count(DISTINCT sender_id) FROM events")
     assert after == before
