@@ -29,6 +29,7 @@ class Console:
     base: str
     env: dict[str, str]
     db: Path
+    log: Path
 
     def add_account(
         self, name: str, password: str = PASSWORD
@@ -94,14 +95,17 @@ def console(store_url, tmp_path_factory) -> Console:
     }
     env.pop("CONVERSATIONS_DB_URL", None)
     env.pop("STAFF_COOKIE_SECURE", None)
+    log = db.parent / "server.log"
+    output = open(log, "wb")  # noqa: SIM115
     process = start_process(
-        [sys.executable, "-m", "bot", "run"], env=env, output=subprocess.DEVNULL
+        [sys.executable, "-m", "bot", "run"], env=env, output=output
     )
     try:
         assert wait_until_ready(int(env["RASA_PORT"]), timeout=240), "no server"
-        console = Console(f"http://127.0.0.1:{env['RASA_PORT']}", env, db)
+        console = Console(f"http://127.0.0.1:{env['RASA_PORT']}", env, db, log)
         created = console.add_account("nurse")
         assert created.returncode == 0, created.stderr
         yield console
     finally:
         stop_process(process, signal.SIGINT, timeout=30)
+        output.close()

@@ -246,3 +246,23 @@ def test_ask_the_assistant_writes_no_conversation(console) -> None:
     assert "Type a question first" in empty.text
     after = console.sql("SELECT count(*), count(DISTINCT sender_id) FROM events")
     assert after == before
+
+
+def test_the_server_log_has_no_contact_details(console) -> None:
+    """Runs last: the tests above showed phone numbers and names on the console."""
+    patient = sender()
+    console.say(patient, "my email is pat.doe@mail.example.org, phone 555 201 7788")
+    client, _ = console.login("nurse")
+    assert (
+        "pat.doe@mail.example.org" in client.get(f"/staff/conversations/{patient}").text
+    )
+    log = console.log.read_text(errors="replace")
+    assert "staff" in log or "assistant ready" in log  # the log is being written
+    for secret in [
+        "+15550109999",
+        "pat.doe@mail.example.org",
+        "201 7788",
+        "201 3344",
+        PASSWORD,
+    ]:
+        assert secret not in log
