@@ -131,6 +131,11 @@ class ClinicSocketIO(SocketIOInput):
                 return [*origins, *own]
 
             sio.eio._cors_allowed_origins = own_origin_too
+            # Rasa's configure_cors (Sanic-Cors, same ALLOWED_ORIGINS) already writes the
+            # CORS headers of every response; engine.io writing them too doubles
+            # Access-Control-Allow-Origin, which browsers refuse. engine.io still turns
+            # other origins away (own_origin_too above).
+            sio.eio._cors_headers = lambda environ: []
         socket_blueprint = SocketBlueprint(
             sio, self.socketio_path, "socketio_webhook", __name__
         )
