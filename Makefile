@@ -21,8 +21,11 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 PIPELINE_STAMP := build/spacy-en-clinic/clinic-pipeline.sha256
+# The chat page's front-end packages (web/package-lock.json) and the browser tests' Chromium.
+WEB_STAMP := web/node_modules/.installed
+CHROMIUM ?= /usr/bin/chromium
 
-.PHONY: help install generate pipeline knowledge model run shell test test-fast lint bench bench-load clean
+.PHONY: help install generate pipeline knowledge model web chromium run shell test test-fast lint bench bench-load clean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
@@ -50,13 +53,29 @@ knowledge: pipeline ## build the knowledge store from knowledge/sources
 model: knowledge ## train the Rasa model if data, domain, config or vocabulary changed
 	@$(PY) -m bot train
 
-run: model ## install, build, train if needed, and serve on :5005 (actions on :5055)
+$(WEB_STAMP): web/package.json web/package-lock.json
+	@command -v npm >/dev/null || { echo "error: npm (Node.js 18 or later) is needed for the chat page's packages" >&2; exit 1; }
+	npm ci --prefix web --no-audit --no-fund --loglevel=error
+	@touch $(WEB_STAMP)
+
+web: $(WEB_STAMP) ## install the chat page's front-end packages from web/package-lock.json
+
+chromium: ## Debian's Chromium for the browser tests (apt-get install when missing)
+	@if [ ! -x "$(CHROMIUM)" ]; then \
+		if [ "$$(id -u)" = 0 ]; then sudo=; else sudo=sudo; fi; \
+		echo "installing Debian's chromium for the browser tests (apt-get)"; \
+		{ $$sudo apt-get update -qq && \
+		  $$sudo env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; } || \
+		{ echo "error: could not install chromium; run 'apt-get install chromium' or set CHROMIUM=/path/to/chromium" >&2; exit 1; }; \
+	fi
+
+run: model web ## install, build, train if needed, and serve on :5005 (actions on :5055)
 	@$(PY) -m bot run
 
 shell: model ## the same, talking in the terminal (rasa shell)
 	@$(PY) -m bot shell
 
-test: model ## everything the tests need, then the whole suite
+test: model web chromium ## everything the tests need, then the whole suite
 	$(PY) -m pytest -q
 
 test-fast: knowledge ## unit tests only (no trained model, no servers)

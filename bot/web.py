@@ -76,8 +76,27 @@ async def serve_page(request: Request) -> HTTPResponse | None:
     return None
 
 
+def page_config() -> dict[str, object]:
+    """What the chat page and the widget need from the clinic's settings.
+
+    Served as JSON (GET /chat/config) rather than written into the page, so the page
+    needs no inline script and the widget on another site reads the same values.
+    """
+    return {
+        "clinic_name": settings.clinic_name(),
+        "clinic_phone": settings.clinic_phone(),
+        "emergency_number": settings.emergency_number(),
+        "crisis_line": settings.crisis_line(),
+        "max_message_chars": settings.max_message_chars(),
+    }
+
+
 def install(app: Sanic) -> None:
-    """Add the chat page, its assets and the security headers to the server."""
+    """Add the chat page, its settings, its assets and the security headers to the server."""
+
+    @app.get("/chat/config")
+    async def chat_config(request: Request) -> HTTPResponse:
+        return response.json(page_config(), headers={"Cache-Control": "no-cache"})
 
     @app.get("/assets/<name:str>")
     async def asset(request: Request, name: str) -> HTTPResponse:
