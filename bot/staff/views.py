@@ -15,7 +15,7 @@ import re
 from collections.abc import Callable, Coroutine
 from datetime import date, datetime, timedelta
 from functools import wraps
-from typing import Any
+from typing import Any, TypeVar
 from urllib.parse import quote, urlsplit
 
 from jinja2 import Environment, FileSystemLoader, select_autoescape
@@ -23,10 +23,12 @@ from sanic import Blueprint, response
 from sanic.request import Request
 from sanic.response import HTTPResponse
 from sqlalchemy import select
+from sqlalchemy.orm import Session
 
 from bot.records import events, triage
 from bot.records.models import CALLBACK_STATUSES, CallbackRequest
 from bot.records.store import session_scope
+from bot.records.triage import EventRow
 from bot.staff import auth
 from bot.staff.ask import ask
 from bot.training import ROOT
@@ -144,13 +146,28 @@ def same_origin(request: Request) -> bool:
     return urlsplit(origin).netloc.lower() == (request.host or "").lower()
 
 
-def logged_in(request: Request) -> auth.LoggedIn | None:
+T = TypeVar("T")
+
+
+def _in_session(work: Callable[[Session], T]) -> T:
+    with session_scope() as session:
+        return work(session)
+
+
+async def in_db(work: Callable[[Session], T]) -> T:
+    """Run `work(session)` in one transaction on a worker thread.
+
+    The server's event loop also answers patients: a listing must not hold it up.
+    """
+    return await asyncio.to_thread(_in_session, work)
+
+
+async def logged_in(request: Request) -> auth.LoggedIn | None:
     """The request's valid staff session, if any."""
     token = request.cookies.get(SESSION_COOKIE)
     if not token:
         return None
-    with session_scope() as session:
-        return auth.current(session, token)
+    return await in_db(lambda session: auth.current(session, token))
 
 
 def staff_only(handler: Handler) -> Handler:
@@ -158,7 +175,7 @@ def staff_only(handler: Handler) -> Handler:
 
     @wraps(handler)
     async def wrapper(request: Request, *args: Any, **kwargs: Any) -> HTTPResponse:
-        user = logged_in(request)
+        user = await logged_in(request)
         if user is None:
             if request.method == "POST":
                 return response.text("Please log in again.", status=403)
@@ -282,7 +299,7 @@ def blueprint() -> Blueprint:
 
     @bp.get("/login")
     async def login_form(request: Request) -> HTTPResponse:
-        if logged_in(request):
+        if await logged_in(request):
             return response.redirect(_safe_next(request.args.get("next")))
         return _login_page(request, None, 200)
 
@@ -300,20 +317,19 @@ def blueprint() -> Blueprint:
         password = form.get("password") or ""
         keys = auth.throttle_keys(name, request.ip)
 
-        def attempt() -> tuple[str | None, int]:
-            with session_scope() as session:
-                wait = auth.locked_for(session, keys)
-                if wait:
-                    return None, wait
-                account = auth.verify_password(session, name, password)
-                if account is None:
-                    auth.record_failure(session, keys)
-                    return None, 0
-                auth.clear_failures(session, keys)
-                token, _ = auth.start_session(session, account)
-                return token, 0
+        def attempt(session: Session) -> tuple[str | None, int]:
+            wait = auth.locked_for(session, keys)
+            if wait:
+                return None, wait
+            account = auth.verify_password(session, name, password)
+            if account is None:
+                auth.record_failure(session, keys)
+                return None, 0
+            auth.clear_failures(session, keys)
+            token, _ = auth.start_session(session, account)
+            return token, 0
 
-        token, wait = await asyncio.to_thread(attempt)
+        token, wait = await in_db(attempt)
         if wait:
             return _login_page(
                 request, f"Too many failed attempts. Try again in {wait} seconds.", 429
@@ -334,8 +350,8 @@ def blueprint() -> Blueprint:
     @bp.post("/logout")
     @staff_only
     async def logout(request: Request, user: auth.LoggedIn) -> HTTPResponse:
-        with session_scope() as session:
-            auth.end_session(session, request.cookies.get(SESSION_COOKIE))
+        token = request.cookies.get(SESSION_COOKIE)
+        await in_db(lambda session: auth.end_session(session, token))
         resp = response.redirect("/staff/login", status=303)
         _clear_cookie(request, resp, SESSION_COOKIE)
         return resp
@@ -347,8 +363,9 @@ def blueprint() -> Blueprint:
         urgency = request.args.get("urgency") or None
         urgency = urgency if urgency in triage.URGENCIES else None
         category = (request.args.get("category") or "").strip()[:200] or None
-        with session_scope() as session:
-            listed = events.list_triage(session, start, end, urgency, category)
+        listed = await in_db(
+            lambda session: events.list_triage(session, start, end, urgency, category)
+        )
         return page(
             "triage.html",
             user=user,
@@ -367,15 +384,18 @@ def blueprint() -> Blueprint:
     async def transcript(
         request: Request, user: auth.LoggedIn, conversation_id: str
     ) -> HTTPResponse:
-        with session_scope() as session:
-            rows = events.conversation(session, conversation_id[:255])
-            callbacks = list(
-                session.scalars(
-                    select(CallbackRequest)
-                    .where(CallbackRequest.conversation_id == conversation_id[:255])
-                    .order_by(CallbackRequest.created_at)
-                )
+        wanted = conversation_id[:255]
+
+        def load(session: Session) -> tuple[list[EventRow], list[CallbackRequest]]:
+            requests = select(CallbackRequest).where(
+                CallbackRequest.conversation_id == wanted
             )
+            return (
+                events.conversation(session, wanted),
+                list(session.scalars(requests.order_by(CallbackRequest.created_at))),
+            )
+
+        rows, callbacks = await in_db(load)
         if not rows:
             return page("message.html", 404, user=user, message="No such conversation.")
         summary = triage.triage(conversation_id, rows, bool(callbacks))
@@ -395,8 +415,7 @@ def blueprint() -> Blueprint:
         query = select(CallbackRequest).order_by(CallbackRequest.created_at.desc())
         if status in CALLBACK_STATUSES:
             query = query.where(CallbackRequest.status == status)
-        with session_scope() as session:
-            rows = list(session.scalars(query.limit(500)))
+        rows = await in_db(lambda session: list(session.scalars(query.limit(500))))
         return page(
             "callbacks.html",
             user=user,
@@ -414,13 +433,16 @@ def blueprint() -> Blueprint:
         status = request.form.get("status")
         if status not in CALLBACK_STATUSES:
             return page("message.html", 400, user=user, message="Unknown status.")
-        with session_scope() as session:
+
+        def change(session: Session) -> bool:
             row = session.get(CallbackRequest, callback_id)
             if row is None:
-                return page(
-                    "message.html", 404, user=user, message="No such call-back."
-                )
+                return False
             row.status = status
+            return True
+
+        if not await in_db(change):
+            return page("message.html", 404, user=user, message="No such call-back.")
         back = _safe_next(request.form.get("next") or "/staff/callbacks")
         return response.redirect(back, status=303)
 
@@ -437,8 +459,9 @@ def blueprint() -> Blueprint:
     @staff_only
     async def export(request: Request, user: auth.LoggedIn) -> HTTPResponse:
         since, until, start, end = date_range(request)
-        with session_scope() as session:
-            rows = events.unanswered_between(session, start, end)
+        rows = await in_db(
+            lambda session: events.unanswered_between(session, start, end)
+        )
         name = f"unanswered-{since or 'start'}-{until or date.today()}.csv"
         return response.text(
             unanswered_csv(rows),
