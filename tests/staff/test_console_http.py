@@ -65,7 +65,7 @@ def test_login_sets_a_safe_cookie_and_shows_the_urgent_conversation_first(
         "HttpOnly" in cookie and "SameSite=Strict" in cookie and "Path=/staff" in cookie
     )
     assert "Secure" not in cookie  # plain http on localhost (STAFF_COOKIE_SECURE=auto)
-    page = client.get("/staff/")
+    page = client.get(response.headers["location"])
     assert page.status_code == 200
     assert page.headers["cache-control"] == "no-store"
     assert "script-src" not in page.headers["content-security-policy"]
