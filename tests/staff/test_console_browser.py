@@ -8,55 +8,21 @@ it and marks the call-back done.
 from __future__ import annotations
 
 import uuid
-from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
-from playwright.sync_api import Browser, Page, expect, sync_playwright
+from playwright.sync_api import Page, expect
 
+# The browser tests' Chromium, profile and error-checking page (tests/browser).
+from tests.browser.conftest import browser, context, page  # noqa: F401
 from tests.staff.conftest import PASSWORD
 from tests.staff.test_console_http import add_callback
 
 pytestmark = [pytest.mark.browser, pytest.mark.e2e, pytest.mark.slow]
 
-CHROMIUM = "/usr/bin/chromium"
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Browser]:
-    if not Path(CHROMIUM).exists():
-        pytest.fail(f"{CHROMIUM} is missing: apt-get install -y chromium")
-    with sync_playwright() as playwright:
-        launched = playwright.chromium.launch(executable_path=CHROMIUM, headless=True)
-        try:
-            yield launched
-        finally:
-            launched.close()
-
-
-@pytest.fixture()
-def page(browser: Browser) -> Iterator[Page]:
-    """A fresh profile whose page fails the test on a script error or CSP violation."""
-    context = browser.new_context()
-    context.set_default_timeout(30_000)
-    opened = context.new_page()
-    problems: list[str] = []
-    opened.on("pageerror", lambda error: problems.append(str(error)))
-    opened.on(
-        "console",
-        lambda message: (
-            problems.append(message.text) if message.type == "error" else None
-        ),
-    )
-    try:
-        yield opened
-        assert problems == []
-    finally:
-        context.close()
-
 
 def test_nurse_sees_the_urgent_conversation_first_and_marks_its_callback_done(
-    console, page: Page
+    console,
+    page: Page,  # noqa: F811
 ) -> None:
     urgent = f"patient-{uuid.uuid4().hex[:12]}"
     calm = f"patient-{uuid.uuid4().hex[:12]}"
