@@ -48,7 +48,8 @@ class AccountError(ValueError):
     """An account cannot be created as asked (the message says why)."""
 
 
-def _int_env(name: str, default: int) -> int:
+def int_setting(name: str, default: int) -> int:
+    """A positive whole-number setting from the environment (the default if unusable)."""
     try:
         return max(1, int(os.environ.get(name, "").strip() or default))
     except ValueError:
@@ -57,17 +58,17 @@ def _int_env(name: str, default: int) -> int:
 
 def idle_timeout() -> timedelta:
     """How long a session lasts without use."""
-    return timedelta(minutes=_int_env("STAFF_SESSION_IDLE_MINUTES", 30))
+    return timedelta(minutes=int_setting("STAFF_SESSION_IDLE_MINUTES", 30))
 
 
 def session_lifetime() -> timedelta:
     """How long a session lasts at most."""
-    return timedelta(hours=_int_env("STAFF_SESSION_HOURS", 12))
+    return timedelta(hours=int_setting("STAFF_SESSION_HOURS", 12))
 
 
 def free_tries() -> int:
     """Failed logins allowed before the throttle starts."""
-    return _int_env("STAFF_LOGIN_FREE_TRIES", 5)
+    return int_setting("STAFF_LOGIN_FREE_TRIES", 5)
 
 
 def _now() -> datetime:

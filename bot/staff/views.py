@@ -39,11 +39,11 @@ STATIC = {
     for name, kind in [
         ("console.css", "text/css; charset=utf-8"),
         ("favicon.svg", "image/svg+xml"),
+        ("console.js", "text/javascript; charset=utf-8"),
     ]
 }
 SESSION_COOKIE = "staff_session"
 LOGIN_CSRF_COOKIE = "staff_login_csrf"
-REFRESH_SECONDS = 30
 DEFAULT_DAYS = 7
 CATEGORIES = (
     "cost_insurance",
@@ -57,6 +57,7 @@ CATEGORIES = (
 STAFF_CSP = "; ".join(
     [
         "default-src 'none'",
+        "script-src 'self'",
         "style-src 'self'",
         "img-src 'self'",
         "form-action 'self'",
@@ -71,6 +72,11 @@ templates = Environment(
 )
 
 Handler = Callable[..., Coroutine[Any, Any, HTTPResponse]]
+
+
+def refresh_seconds() -> int:
+    """How often the lists reload themselves (STAFF_REFRESH_SECONDS, default 30)."""
+    return auth.int_setting("STAFF_REFRESH_SECONDS", 30)
 
 
 def local_time(timestamp: float | None) -> str:
@@ -376,7 +382,7 @@ def blueprint() -> Blueprint:
             category=category,
             since=since,
             until=until,
-            refresh=REFRESH_SECONDS,
+            refresh=refresh_seconds(),
         )
 
     @bp.get("/conversations/<conversation_id:str>")
@@ -422,7 +428,7 @@ def blueprint() -> Blueprint:
             rows=rows,
             shown_status=status,
             statuses=CALLBACK_STATUSES,
-            refresh=REFRESH_SECONDS,
+            refresh=refresh_seconds(),
         )
 
     @bp.post("/callbacks/<callback_id:int>/status")

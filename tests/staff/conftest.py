@@ -92,6 +92,7 @@ def console(store_url, tmp_path_factory) -> Console:
         "RASA_PORT": str(free_port()),
         "RASA_INTERFACE": "127.0.0.1",
         "RASA_TELEMETRY_ENABLED": "false",
+        "STAFF_REFRESH_SECONDS": "2",
     }
     env.pop("CONVERSATIONS_DB_URL", None)
     env.pop("STAFF_COOKIE_SECURE", None)

@@ -1,8 +1,8 @@
 """The staff console in a real browser (Debian's Chromium driven by Playwright).
 
-A patient has just reported a red flag (through the running assistant) and asked for a
-call back; a nurse logs in, finds that conversation at the top of the triage list, opens
-it and marks the call-back done.
+A patient has just reported a red flag on the chat page and asked for a call back; a
+nurse logs in, finds that conversation at the top of the triage list, opens it and marks
+the call-back done.
 """
 
 from __future__ import annotations
@@ -10,10 +10,11 @@ from __future__ import annotations
 import uuid
 
 import pytest
-from playwright.sync_api import Page, expect
+from playwright.sync_api import Browser, Page, expect
 
 # The browser tests' Chromium, profile and error-checking page (tests/browser).
 from tests.browser.conftest import browser, context, page  # noqa: F401
+from tests.browser.pages import DESKTOP, ask, serious_accessibility_problems
 from tests.staff.conftest import PASSWORD
 from tests.staff.test_console_http import add_callback
 
@@ -22,18 +23,26 @@ pytestmark = [pytest.mark.browser, pytest.mark.e2e, pytest.mark.slow]
 
 def test_nurse_sees_the_urgent_conversation_first_and_marks_its_callback_done(
     console,
+    browser: Browser,  # noqa: F811
     page: Page,  # noqa: F811
 ) -> None:
-    urgent = f"patient-{uuid.uuid4().hex[:12]}"
+    # A patient on the chat page (their own browser profile) reports a red flag.
+    patient = browser.new_context(viewport=DESKTOP)
+    try:
+        chat = patient.new_page()
+        chat.goto(f"{console.base}/")
+        answer = ask(chat, "I've had a fever and chills since my epidural yesterday")
+        expect(answer).to_contain_text("emergency")
+    finally:
+        patient.close()
     calm = f"patient-{uuid.uuid4().hex[:12]}"
-    reply = console.say(
-        urgent, "I've had a fever and chills since my epidural yesterday"
-    )
-    assert any(
-        m.get("custom", {}).get("answer", {}).get("type") == "emergency" for m in reply
-    )
-    callback = add_callback(console, urgent)  # as the chat's call-back form stores it
     console.say(calm, "what helps my knee?")  # more recent, but not urgent
+    # The chat's conversation id is the server's; it is the most urgent one.
+    urgent = console.sql(
+        "SELECT sender_id FROM events WHERE intent_name = 'report_red_flag'"
+        " ORDER BY id DESC LIMIT 1"
+    )[0][0]
+    callback = add_callback(console, urgent)  # as the chat's call-back form stores it
 
     page.goto(f"{console.base}/staff/")
     expect(page).to_have_url(f"{console.base}/staff/login?next=/staff/")
@@ -62,6 +71,14 @@ def test_nurse_sees_the_urgent_conversation_first_and_marks_its_callback_done(
         ("closed",)
     ]
 
+    # The list reloads itself: a new emergency shows up on top without a click.
+    page.get_by_role("link", name="Triage").click()
+    newest = f"patient-{uuid.uuid4().hex[:12]}"
+    console.say(newest, "I want to end my life")
+    expect(page.locator("table.triage tbody tr").first).to_have_attribute(
+        "data-conversation", newest, timeout=20_000
+    )
+
     page.get_by_role("link", name="Call-backs").click()
     expect(page.locator(f'tr[data-callback="{callback}"] .badge')).to_have_text(
         "closed"
@@ -70,3 +87,31 @@ def test_nurse_sees_the_urgent_conversation_first_and_marks_its_callback_done(
     expect(page).to_have_url(f"{console.base}/staff/login")
     page.goto(f"{console.base}/staff/callbacks")
     expect(page).to_have_url(f"{console.base}/staff/login?next=/staff/callbacks")
+
+
+def test_console_pages_have_no_serious_accessibility_problems(
+    console,
+    browser: Browser,  # noqa: F811
+) -> None:
+    patient = f"patient-{uuid.uuid4().hex[:12]}"
+    console.say(patient, "how much does a nerve block cost")
+    add_callback(console, patient)
+    # axe is injected as a script, which the console's CSP (rightly) refuses.
+    profile = browser.new_context(viewport=DESKTOP, bypass_csp=True)
+    try:
+        page = profile.new_page()
+        page.goto(f"{console.base}/staff/login")
+        assert serious_accessibility_problems(page) == []
+        page.get_by_label("Name").fill("nurse")
+        page.get_by_label("Password").fill(PASSWORD)
+        page.get_by_role("button", name="Log in").click()
+        for path in ["/staff/", f"/staff/conversations/{patient}", "/staff/callbacks"]:
+            page.goto(f"{console.base}{path}")
+            assert serious_accessibility_problems(page) == [], path
+        page.goto(f"{console.base}/staff/ask")
+        page.get_by_label("A patient's question").fill("what is PRP?")
+        page.get_by_role("button", name="Ask").click()
+        expect(page.locator(".answer")).to_contain_text("Regenerative Medicine")
+        assert serious_accessibility_problems(page) == []
+    finally:
+        profile.close()

@@ -68,11 +68,12 @@ def test_login_sets_a_safe_cookie_and_shows_the_urgent_conversation_first(
     page = client.get(response.headers["location"])
     assert page.status_code == 200
     assert page.headers["cache-control"] == "no-store"
-    assert "script-src" not in page.headers["content-security-policy"]
+    assert "script-src 'self';" in page.headers["content-security-policy"]
+    assert "unsafe-inline" not in page.headers["content-security-policy"]
     rows = page.text.split('data-conversation="')[1:]
     assert rows[0].startswith(urgent) and "badge emergency" in rows[0]
     assert any(r.startswith(calm) for r in rows)
-    assert '<meta http-equiv="refresh"' in page.text
+    assert 'data-refresh="2"' in page.text and "/staff/static/console.js" in page.text
     transcript = client.get(f"/staff/conversations/{urgent}")
     assert (
         "fever and chills" in transcript.text
