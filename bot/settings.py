@@ -83,3 +83,18 @@ def action_timeout() -> float:
         return max(0.5, float(_env("ACTION_TIMEOUT", "4")))
     except ValueError:
         return 4.0
+
+
+def clinic_phone_region() -> str:
+    """Region for phone numbers typed without a country code (CLINIC_PHONE_REGION, US)."""
+    region = _env("CLINIC_PHONE_REGION", "US").upper()
+    return region if len(region) == 2 and region.isalpha() else "US"
+
+
+def retention_days() -> float:
+    """How long conversations and call-backs are kept (RETENTION_DAYS, default 30)."""
+    try:
+        days = float(_env("RETENTION_DAYS", "30"))
+    except ValueError:
+        return 30.0
+    return days if days > 0 else 30.0

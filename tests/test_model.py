@@ -56,10 +56,23 @@ def rasa(*args: str) -> subprocess.CompletedProcess:
     )
 
 
+def form_ask_warnings() -> set[str]:
+    """Rasa 3.6's validator calls a form's `utter_ask_<slot>` unused: the form says it
+    itself, so no story or rule can name it. Only these warnings are expected."""
+    domain = yaml.safe_load((ROOT / "domain.yml").read_text())
+    return {
+        f"UserWarning: The utterance 'utter_ask_{slot}' is not used in any story or rule."
+        for form in (domain.get("forms") or {}).values()
+        for slot in form["required_slots"]
+    }
+
+
 def test_rasa_data_validate_has_no_warnings():
     result = rasa("data", "validate", "--fail-on-warnings")
     output = result.stdout + result.stderr
     assert result.returncode == 0, output
+    for expected in form_ask_warnings():
+        output = output.replace(expected, "")
     assert "UserWarning" not in output, output
 
 

@@ -99,7 +99,7 @@ async def test_numbers_come_from_the_environment(rasa_domain, monkeypatch):
     )
     assert "116 123" in crisis["text"] and "112" in crisis["text"]
     handoff = await nlg.generate(
-        "utter_handoff", tracker(rasa_domain, "request_human", spoken=True), "rest"
+        "utter_refer_to_staff", tracker(rasa_domain, "request_human", spoken=True), "rest"
     )
     assert "+44 20 7946 0000" in handoff["text"]
 
