@@ -1,9 +1,10 @@
-"""Command line: `python -m bot {train,run,shell,staff}`."""
+"""Command line: `python -m bot {train,run,shell,staff,purge}`."""
 
 from __future__ import annotations
 
 import argparse
 import sys
+from datetime import timedelta
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -19,11 +20,24 @@ def main(argv: list[str] | None = None) -> int:
     from bot.staff.cli import add_parser as add_staff_parser
 
     add_staff_parser(sub)
+    purge = sub.add_parser(
+        "purge", help="delete conversations and call-backs older than a limit"
+    )
+    purge.add_argument(
+        "--older-than",
+        type=_age,
+        default=None,
+        metavar="AGE",
+        help="e.g. 30d, 12h, 90m, 2w (default: RETENTION_DAYS, 30 days)",
+    )
     args = parser.parse_args(argv)
     if args.command == "staff":
         from bot.staff.cli import run as run_staff
 
         return run_staff(args)
+
+    if args.command == "purge":
+        return _purge(args.older_than)
 
     from bot import serve, training
 
@@ -38,6 +52,46 @@ def main(argv: list[str] | None = None) -> int:
         print("error: no trained model; run `make model` first", file=sys.stderr)
         return 1
     return serve.run() if args.command == "run" else serve.shell()
+
+
+def _age(text: str) -> timedelta:
+    """The `--older-than` argument type: a friendly usage error on bad input."""
+    from bot.records.retention import parse_age
+
+    try:
+        return parse_age(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+
+
+def _purge(older_than: timedelta | None) -> int:
+    """Delete what is older than the limit and say what went."""
+    from sqlalchemy.engine import make_url
+    from sqlalchemy.exc import SQLAlchemyError
+
+    from bot import settings
+    from bot.records.retention import describe_age, purge
+    from bot.records.store import conversations_url, session_scope
+
+    age = older_than or timedelta(days=settings.retention_days())
+    url = conversations_url()
+    where = make_url(url).render_as_string(hide_password=True)
+    try:
+        with session_scope(url) as session:
+            report = purge(session, age)
+    except SQLAlchemyError as exc:
+        print(
+            f"error: cannot purge {where}: {type(exc).__name__}; is the database"
+            " reachable and is CONVERSATIONS_DB / CONVERSATIONS_DB_URL right?",
+            file=sys.stderr,
+        )
+        return 1
+    print(
+        f"purged {where}: older than {describe_age(age)}: removed"
+        f" {report.conversations} conversation(s) ({report.events} event(s)) and"
+        f" {report.callbacks} call-back request(s)"
+    )
+    return 0
 
 
 if __name__ == "__main__":
