@@ -140,3 +140,33 @@ def test_never_mind_cancels_and_a_red_flag_interrupts(servers):
     assert kind == "emergency" and "911" in text
     kind, _ = answer(say(base, "flag-1", "what is prp"))
     assert kind == "knowledge"  # the form is over, questions are answered again
+
+
+def test_without_the_action_server_asking_for_a_person_gives_the_number(
+    servers, tmp_path
+):
+    """The form needs the action server; without it the patient still gets the number."""
+    _, _, env, _ = servers
+    port = free_port()
+    offline = {
+        **env,
+        "ACTION_ENDPOINT_URL": f"http://127.0.0.1:{free_port()}/webhook",
+        "CLINIC_PHONE": "(555) 123-9876",
+    }
+    with open(tmp_path / "offline.log", "wb") as log:
+        process = start_process(
+            rasa_server_command(["--interface", "127.0.0.1"], port=port),
+            env=offline,
+            output=log,
+        )
+    try:
+        assert wait_until_ready(port, timeout=180)
+        base = f"http://127.0.0.1:{port}"
+        kind, text = answer(say(base, "offline-1", "can someone call me back"))
+        assert kind == "handoff" and "(555) 123-9876" in text
+        kind, _ = answer(
+            say(base, "offline-1", "my legs went numb and i cant feel my groin")
+        )
+        assert kind == "emergency"
+    finally:
+        stop_process(process, signal.SIGTERM, timeout=30)
