@@ -100,6 +100,10 @@ class Talk:
         ]
         return self
 
+    def slot(self, name: str, value: Any) -> Talk:
+        self.events.append(SlotSet(name, value, timestamp=self._t()))
+        return self
+
     def loop(self, name: str | None) -> Talk:
         self.events.append(ActiveLoop(name, timestamp=self._t()))
         return self
@@ -213,7 +217,10 @@ async def test_urgency_topics_categories_and_order(db, domain) -> None:
         .user("call me back", "request_human")
         .loop("callback_form")
         .bot("form")
-        .loop(None),
+        .user("yes", "affirm")
+        .slot("callback_outcome", "requested")
+        .loop(None)
+        .bot("form"),
     )
     await save(
         store,
@@ -265,6 +272,45 @@ async def test_urgency_topics_categories_and_order(db, domain) -> None:
     assert [t.conversation_id for t in by_category] == ["answered"]
     assert [t.conversation_id for t in later] == ["row"]
     assert [t.conversation_id for t in earlier] == ["emergency", "answered"]
+
+
+async def test_a_form_counts_when_submitted_or_still_open(db, domain) -> None:
+    _url, store = db
+    now = time.time() - 500
+
+    def form(start: float) -> Talk:
+        return (
+            Talk(start)
+            .begin()
+            .user("can someone call me", "request_human")
+            .loop("callback_form")
+            .bot("form")
+        )
+
+    await save(store, domain, "open", form(now))
+    await save(
+        store,
+        domain,
+        "cancelled",
+        form(now + 20).user("never mind", "cancel").loop(None),
+    )
+    await save(
+        store,
+        domain,
+        "declined",
+        form(now + 40)
+        .user("no", "deny")
+        .slot("callback_outcome", "declined")
+        .loop(None)
+        .bot("form"),
+    )
+    with session_scope() as session:
+        by_id = {t.conversation_id: t.urgency for t in records.list_triage(session)}
+    assert by_id == {
+        "open": "callback",
+        "cancelled": "answered",
+        "declined": "answered",
+    }
 
 
 async def test_clarify_counts_as_missed_only_when_unresolved(db, domain) -> None:

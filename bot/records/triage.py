@@ -8,7 +8,8 @@ A conversation's urgency, most urgent first:
   - `emergency`: a red flag was reported (intent report_red_flag / report_self_harm,
     or a bot reply of answer type `emergency`, which also covers the crisis reply);
   - `callback`: a call back was requested (a CallbackRequest row for the conversation,
-    told by the caller, or the chat's `callback_form` became active);
+    told by the caller; or in the events, the form's `callback_outcome` = `requested`,
+    or a `callback_form` still open);
   - `unanswered`: a question was not covered or missed (answer type `not_covered` or
     `handoff`, or a `clarify` "did you mean" that the next answer did not resolve);
   - `answered`: everything else.
@@ -31,6 +32,7 @@ EMERGENCY_TYPES = frozenset({"emergency"})
 MISSED_TYPES = frozenset({"not_covered", "handoff"})
 RESOLVING_TYPES = frozenset({"knowledge", "overview"})
 CALLBACK_LOOP = "callback_form"
+CALLBACK_OUTCOME = "callback_outcome"
 #: action_answer's outcomes that are not a missed question (the message was unreadable).
 INPUT_PROBLEMS = frozenset({"empty", "too_long"})
 #: Event types the triage reads; the rest (actions, session starts) it skips.
@@ -207,6 +209,27 @@ def exchanges(rows: Iterable[EventRow]) -> list[Exchange]:
     return result
 
 
+def callback_in_events(rows: Iterable[EventRow]) -> bool:
+    """Whether the events show a call back requested: submitted, or the form still open.
+
+    The form's `action_submit_callback` sets slot `callback_outcome` to `requested` when
+    it stored the request (`declined`: no consent, `failed`: not stored). A form that is
+    active at the end of the events is a request in progress (or left half-way); a
+    cancelled one, or one declined without consent, is not a request.
+    """
+    form_open = False
+    for row in rows:
+        if row.type_name == "active_loop":
+            form_open = row.action_name == CALLBACK_LOOP
+        elif (
+            row.type_name == "slot"
+            and row.action_name == CALLBACK_OUTCOME
+            and _slot_value(row) == "requested"
+        ):
+            return True
+    return form_open
+
+
 def _first_seen(values: Iterable[str]) -> list[str]:
     return list(dict.fromkeys(v for v in values if v))
 
@@ -226,9 +249,7 @@ def triage(
     red_flag = any(e.red_flag for e in talk) or any(
         r.answer_type in EMERGENCY_TYPES for r in replies
     )
-    callback = callback_requested or any(
-        r.type_name == "active_loop" and r.action_name == CALLBACK_LOOP for r in rows
-    )
+    callback = callback_requested or callback_in_events(rows)
     unanswered = sum(e.missed for e in talk)
     if red_flag:
         urgency = "emergency"

@@ -1,8 +1,8 @@
 """The staff console in a real browser (Debian's Chromium driven by Playwright).
 
-A patient has just reported a red flag on the chat page and asked for a call back; a
-nurse logs in, finds that conversation at the top of the triage list, opens it and marks
-the call-back done.
+A patient has just reported a red flag on the chat page and asked for a call back with
+the chat's form; a nurse logs in, finds that conversation at the top of the triage list,
+opens it and marks the call-back done.
 """
 
 from __future__ import annotations
@@ -26,23 +26,27 @@ def test_nurse_sees_the_urgent_conversation_first_and_marks_its_callback_done(
     browser: Browser,  # noqa: F811
     page: Page,  # noqa: F811
 ) -> None:
-    # A patient on the chat page (their own browser profile) reports a red flag.
+    # A patient on the chat page (their own browser profile) reports a red flag, then
+    # asks for a call back through the chat's form.
     patient = browser.new_context(viewport=DESKTOP)
     try:
         chat = patient.new_page()
         chat.goto(f"{console.base}/")
         answer = ask(chat, "I've had a fever and chills since my epidural yesterday")
         expect(answer).to_contain_text("emergency")
+        expect(ask(chat, "can someone call me back?")).to_contain_text("what name")
+        expect(ask(chat, "Pat Doe")).to_contain_text("phone number")
+        expect(ask(chat, "(212) 555-0188")).to_contain_text("best time")
+        expect(ask(chat, "weekday mornings")).to_contain_text("yes or no")
+        ask(chat, "yes")
     finally:
         patient.close()
     calm = f"patient-{uuid.uuid4().hex[:12]}"
     console.say(calm, "what helps my knee?")  # more recent, but not urgent
-    # The chat's conversation id is the server's; it is the most urgent one.
-    urgent = console.sql(
-        "SELECT sender_id FROM events WHERE intent_name = 'report_red_flag'"
-        " ORDER BY id DESC LIMIT 1"
-    )[0][0]
-    callback = add_callback(console, urgent)  # as the chat's call-back form stores it
+    # The chat's conversation id is the server's; the form stored its request.
+    [(urgent, callback)] = console.sql(
+        "SELECT conversation_id, id FROM callback_requests WHERE phone = '+12125550188'"
+    )
 
     page.goto(f"{console.base}/staff/")
     expect(page).to_have_url(f"{console.base}/staff/login?next=/staff/")

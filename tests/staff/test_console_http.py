@@ -249,6 +249,29 @@ def test_ask_the_assistant_writes_no_conversation(console) -> None:
     assert after == before
 
 
+def test_the_chat_form_makes_a_callback_and_a_cancelled_one_does_not(console) -> None:
+    asked, cancelled, halfway = sender(), sender(), sender()
+    for text in [
+        "can someone call me back?",
+        "Sam Lee",
+        "(212) 555-0177",
+        "evenings",
+        "yes",
+    ]:
+        console.say(asked, text)
+    console.say(cancelled, "can someone call me back?")
+    console.say(cancelled, "never mind")
+    console.say(halfway, "can someone call me back?")
+    console.say(halfway, "Kim")
+    assert console.sql(
+        "SELECT count(*) FROM callback_requests WHERE conversation_id = ?", asked
+    ) == [(1,)]
+    client, _ = console.login("nurse")
+    listed = client.get("/staff/", params={"urgency": "callback"}).text
+    assert asked in listed and halfway in listed
+    assert cancelled not in listed
+
+
 def test_the_server_log_has_no_contact_details(console) -> None:
     """Runs last: the tests above showed phone numbers and names on the console."""
     patient = sender()
@@ -264,6 +287,9 @@ def test_the_server_log_has_no_contact_details(console) -> None:
         "pat.doe@mail.example.org",
         "201 7788",
         "201 3344",
+        "555-0177",
+        "+12125550177",
+        "Sam Lee",
         PASSWORD,
     ]:
         assert secret not in log
