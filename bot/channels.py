@@ -20,11 +20,17 @@ questions in the browser's storage.
 from __future__ import annotations
 
 import inspect
+import json
 import logging
+import re
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-from rasa.core.channels.channel import InputChannel, UserMessage
+from rasa.core.channels.channel import (
+    CollectingOutputChannel,
+    InputChannel,
+    UserMessage,
+)
 from rasa.core.channels.socketio import SocketBlueprint, SocketIOInput, SocketIOOutput
 from sanic import Blueprint, Sanic, response
 from sanic.request import Request
@@ -36,6 +42,20 @@ from bot import sessions, settings
 logger = logging.getLogger(__name__)
 
 HISTORY_LIMIT = 200
+MAX_SENDER_CHARS = 255
+# C0/C1 control characters except tab and newline, and lone UTF-16 surrogates (JSON can
+# carry "\ud800"; no database or encoder accepts them).
+_UNPRINTABLE = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f\ud800-\udfff]")
+
+
+def clean_text(text: str) -> str:
+    """A message's text without control characters or lone surrogates.
+
+    They carry nothing a patient means, and NUL or a lone surrogate would make the
+    tracker store (PostgreSQL) or the JSON encoder fail on the whole conversation.
+    Emoji, accents and right-to-left text pass unchanged.
+    """
+    return _UNPRINTABLE.sub("", text)
 
 
 def conversation_history(tracker: Any, limit: int = HISTORY_LIMIT) -> list[dict[str, Any]]:
@@ -181,8 +201,7 @@ class ClinicSocketIO(SocketIOInput):
                 )
                 return
             text = data.get("message")
-            if not isinstance(text, str):
-                text = ""
+            text = clean_text(text) if isinstance(text, str) else ""
             metadata = data.get(self.metadata_key)
             message = UserMessage(
                 text,
@@ -194,3 +213,95 @@ class ClinicSocketIO(SocketIOInput):
             await on_new_message(message)
 
         return socket_blueprint
+
+
+class BadRequestError(ValueError):
+    """A REST request the channel refuses, with the reason it gives back (HTTP 400)."""
+
+
+def parse_rest_body(body: bytes, max_bytes: int) -> tuple[str, str, dict[str, Any] | None]:
+    """(sender, message, metadata) from a REST request body, or BadRequestError with why."""
+    if len(body) > max_bytes:
+        raise BadRequestError(f"the request body is larger than {max_bytes} bytes")
+    try:
+        data = json.loads(body.decode("utf-8"))
+    except UnicodeDecodeError:
+        raise BadRequestError("the request body is not UTF-8") from None
+    except ValueError:
+        raise BadRequestError("the request body is not valid JSON") from None
+    if not isinstance(data, dict):
+        raise BadRequestError('the body must be a JSON object {"sender": ..., "message": ...}')
+    sender, message = data.get("sender"), data.get("message")
+    metadata = data.get("metadata")
+    if not isinstance(sender, str) or not sender.strip():
+        raise BadRequestError('"sender" must be a non-empty string')
+    if len(sender) > MAX_SENDER_CHARS or clean_text(sender) != sender:
+        raise BadRequestError(
+            f'"sender" must be at most {MAX_SENDER_CHARS} printable characters'
+        )
+    if not isinstance(message, str):
+        raise BadRequestError('"message" must be a string')
+    if metadata is not None and not isinstance(metadata, dict):
+        raise BadRequestError('"metadata" must be a JSON object when given')
+    return sender, clean_text(message), metadata
+
+
+class ClinicRest(InputChannel):
+    """Rasa's REST protocol (`POST /webhooks/rest/webhook`), with its input checked.
+
+    Rasa's RestInput trusts its body: a list, a number as the message or a 5 MB sender
+    id reaches the dialogue engine and ends in a 500 or a stored oddity. This one
+    answers 400 with a JSON reason for anything but `{"sender": str, "message": str,
+    "metadata"?: object}`, takes the input channel from itself (not from the body),
+    never logs the message, and in the production profile needs
+    `Authorization: Bearer $REST_TOKEN` (401 otherwise). Empty or over-long messages
+    are valid requests: the NLU guard answers them with a friendly note.
+    """
+
+    @classmethod
+    def name(cls) -> str:
+        """Rasa's own name, so the URL and the trackers' input_channel stay Rasa's."""
+        return "rest"
+
+    def blueprint(
+        self, on_new_message: Callable[[UserMessage], Awaitable[Any]]
+    ) -> Blueprint:
+        """The webhook and its health route."""
+        webhook = Blueprint("clinic_rest_webhook", __name__)
+        token = settings.secret("REST_TOKEN") if settings.is_production() else None
+
+        @webhook.route("/", methods=["GET"])
+        async def health(_: Request) -> HTTPResponse:
+            return response.json({"status": "ok"})
+
+        @webhook.route("/webhook", methods=["POST"])
+        async def receive(request: Request) -> HTTPResponse:
+            if token is not None and not settings.bearer_matches(
+                request.headers.get("authorization", ""), token
+            ):
+                return response.json(
+                    {"error": "unauthorized", "reason": "a valid bearer token is required"},
+                    status=401,
+                    headers={"WWW-Authenticate": "Bearer"},
+                )
+            try:
+                sender, text, metadata = parse_rest_body(
+                    request.body or b"", settings.max_socket_bytes()
+                )
+            except BadRequestError as exc:
+                return response.json(
+                    {"error": "bad_request", "reason": str(exc)}, status=400
+                )
+            collector = CollectingOutputChannel()
+            try:
+                await on_new_message(
+                    UserMessage(
+                        text, collector, sender, input_channel=self.name(),
+                        metadata=metadata,
+                    )
+                )
+            except Exception:  # the message itself stays out of the log
+                logger.exception("a REST message could not be handled")
+            return response.json(collector.messages)
+
+        return webhook

@@ -7,6 +7,7 @@ Ports come from ACTION_PORT (5055) and RASA_PORT (5005).
 from __future__ import annotations
 
 import os
+import secrets
 import signal
 import socket
 import subprocess
@@ -15,6 +16,7 @@ import time
 import urllib.error
 import urllib.request
 from collections.abc import Sequence
+from functools import lru_cache
 from pathlib import Path
 from typing import IO
 
@@ -33,9 +35,23 @@ def rasa_port() -> int:
     return int(os.environ.get("RASA_PORT", "5005"))
 
 
+@lru_cache(maxsize=1)
+def run_token() -> str:
+    """A random ACTION_TOKEN for this run, when none is configured (same for both)."""
+    return secrets.token_urlsafe(32)
+
+
 def server_env() -> dict[str, str]:
-    """The environment both servers run with: quiet, private, pointed at each other."""
+    """The environment both servers run with: quiet, private, pointed at each other.
+
+    Outside the production profile, a missing ACTION_TOKEN is made up for the run and
+    given to both servers; production must configure it (docs/security.md).
+    """
     env = dict(os.environ)
+    configured = env.get("ACTION_TOKEN", "").strip() or env.get("ACTION_TOKEN_FILE")
+    production = env.get("ASSISTANT_PROFILE", "").strip().lower() == "production"
+    if not configured and not production:
+        env["ACTION_TOKEN"] = run_token()
     env.setdefault("RASA_TELEMETRY_ENABLED", "false")
     env["RASA_TELEMETRY_ENABLED"] = "false"
     env.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")

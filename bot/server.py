@@ -7,6 +7,9 @@
 - security headers on every response and CORS limited to ALLOWED_ORIGINS;
 - Rasa's HTTP API only when asked for (RASA_ENABLE_API=true) and then only with a token
   (RASA_API_TOKEN) or JWT secret (RASA_JWT_SECRET) from the environment;
+- the production profile refuses to start without its secrets, and the action server
+  is called with the shared ACTION_TOKEN; phone numbers and e-mail addresses are
+  masked in every log record (bot.privacy);
 - a short timeout on calls to the action server (ACTION_TIMEOUT, default 4 s) instead
   of Rasa's five minutes, so a patient gets the apology with the phone number quickly.
 """
@@ -19,6 +22,7 @@ import os
 import sys
 from functools import partial
 
+from bot import privacy
 from bot.quiet import silence_deprecations
 
 logger = logging.getLogger(__name__)
@@ -41,6 +45,31 @@ def api_settings() -> tuple[bool, str | None, str | None]:
     return enabled, token, jwt_secret
 
 
+def check_secrets() -> None:
+    """Refuse to start with secrets missing: the production profile's, the action token.
+
+    The action token is what the action server checks on every call (endpoints.yml sends
+    it); `python -m bot run` makes one per run. ACTION_TOKEN_FILE is copied into the
+    environment because endpoints.yml can only name environment variables.
+    """
+    from bot import settings
+
+    problems = settings.production_problems()
+    if problems:
+        raise ConfigurationError(
+            "the production profile (ASSISTANT_PROFILE=production) needs its secrets: "
+            + "; ".join(problems)
+            + " (see .env.example and docs/security.md)"
+        )
+    token = settings.secret("ACTION_TOKEN")
+    if token is None:
+        raise ConfigurationError(
+            "ACTION_TOKEN is not set: `python -m bot run` makes one per run; when "
+            "starting bot.server by hand, give it the action server's ACTION_TOKEN"
+        )
+    os.environ["ACTION_TOKEN"] = token
+
+
 def limit_action_timeout(seconds: float) -> None:
     """Make the Rasa server give up on the action server after `seconds`."""
     import rasa.core.actions.action
@@ -58,6 +87,7 @@ def build_app(
 
     from bot import channels, settings, staff, web
 
+    check_secrets()
     enable_api, token, jwt_secret = api_settings()
     limit_action_timeout(settings.action_timeout())
     endpoints = AvailableEndpoints.read_endpoints(endpoints_file)
@@ -101,6 +131,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
 
     silence_deprecations()
+    privacy.install()
     import rasa.utils.common
     from rasa.utils.log_utils import configure_structlog
 

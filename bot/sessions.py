@@ -2,9 +2,9 @@
 
 The id doubles as Rasa's sender id. Only ids this server (or another server sharing
 SESSION_SECRET) issued are accepted back, so a page cannot make up, count through or
-guess another patient's conversation. The secret comes from SESSION_SECRET, or from a
-file outside git (build/secrets/session.key, created on first use, mode 0600) so that
-sessions survive a restart of a single server.
+guess another patient's conversation. The secret comes from SESSION_SECRET (or the file
+SESSION_SECRET_FILE names), or from a file outside git (build/secrets/session.key,
+created on first use, mode 0600) so that sessions survive a restart of a single server.
 """
 
 from __future__ import annotations
@@ -16,6 +16,7 @@ import secrets
 from functools import lru_cache
 from pathlib import Path
 
+from bot import settings
 from bot.training import ROOT
 
 SECRET_FILE = ROOT / "build" / "secrets" / "session.key"
@@ -25,7 +26,7 @@ TAG_HEX = 32
 
 @lru_cache(maxsize=1)
 def _secret() -> bytes:
-    from_env = os.environ.get("SESSION_SECRET", "").strip()
+    from_env = settings.secret("SESSION_SECRET")
     if from_env:
         return from_env.encode()
     return _file_secret(SECRET_FILE)

@@ -6,6 +6,7 @@ the action server.
 
 from __future__ import annotations
 
+import hmac
 import os
 
 
@@ -98,3 +99,59 @@ def retention_days() -> float:
     except ValueError:
         return 30.0
     return days if days > 0 else 30.0
+
+
+#: Secrets the production profile cannot run without (see docs/security.md).
+PRODUCTION_SECRETS = ("REST_TOKEN", "SESSION_SECRET", "ACTION_TOKEN")
+MIN_SECRET_CHARS = 16
+
+
+def profile() -> str:
+    """The deployment profile: "local" (default) or "production" (ASSISTANT_PROFILE)."""
+    return _env("ASSISTANT_PROFILE", "local").lower()
+
+
+def is_production() -> bool:
+    """Whether the server runs in the production profile (secrets required)."""
+    return profile() == "production"
+
+
+def secret(name: str) -> str | None:
+    """A secret from the environment, or from the file named by `<name>_FILE`.
+
+    The file form keeps secrets out of the environment listing and out of git
+    (e.g. a mounted secret file); surrounding whitespace is ignored.
+    """
+    value = os.environ.get(name, "").strip()
+    if value:
+        return value
+    path = os.environ.get(f"{name}_FILE", "").strip()
+    if path:
+        try:
+            with open(path, encoding="utf-8") as handle:
+                return handle.read().strip() or None
+        except OSError:
+            return None
+    return None
+
+
+def production_problems(names: tuple[str, ...] = PRODUCTION_SECRETS) -> list[str]:
+    """What stops the production profile from starting (empty: nothing, or not production)."""
+    if not is_production():
+        return []
+    problems = []
+    for name in names:
+        value = secret(name)
+        if value is None:
+            problems.append(f"{name} is not set (environment or {name}_FILE)")
+        elif len(value) < MIN_SECRET_CHARS:
+            problems.append(f"{name} is shorter than {MIN_SECRET_CHARS} characters")
+    return problems
+
+
+def bearer_matches(authorization: str, expected: str) -> bool:
+    """Whether an Authorization header is `Bearer <expected>` (compared in constant time)."""
+    scheme, _, given = authorization.partition(" ")
+    return scheme.lower() == "bearer" and hmac.compare_digest(
+        given.strip().encode(), expected.encode()
+    )

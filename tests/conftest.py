@@ -3,6 +3,8 @@ folder, and rasa_sdk's real tracker and dispatcher."""
 
 from __future__ import annotations
 
+import os
+import secrets
 import shutil
 from collections.abc import Iterator
 from pathlib import Path
@@ -19,6 +21,10 @@ from knowledge.builder import build_store
 from knowledge.environment import get_session_factory
 
 ROOT = Path(__file__).resolve().parent.parent
+
+# The servers the tests start (and `rasa test`, which reads endpoints.yml) need the
+# shared action token; one per test run, as `python -m bot run` makes one per run.
+os.environ.setdefault("ACTION_TOKEN", secrets.token_urlsafe(32))
 
 
 @pytest.fixture(scope="session")

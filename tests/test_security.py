@@ -1,0 +1,154 @@
+"""Security settings and checks, without servers: API, secrets, REST input, sessions, headers.
+
+The same behaviour over running servers is in tests/test_hardening.py.
+"""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from bot import channels, server, sessions, settings, web
+
+TOKEN = "t" * 32
+
+
+@pytest.fixture(autouse=True)
+def clean_env(monkeypatch):
+    for name in (
+        "RASA_ENABLE_API", "RASA_API_TOKEN", "RASA_JWT_SECRET", "ASSISTANT_PROFILE",
+        "REST_TOKEN", "SESSION_SECRET", "ACTION_TOKEN", "REST_TOKEN_FILE",
+        "SESSION_SECRET_FILE", "ACTION_TOKEN_FILE", "ALLOWED_ORIGINS",
+    ):
+        monkeypatch.delenv(name, raising=False)
+
+
+def test_the_http_api_is_off_by_default():
+    assert server.api_settings() == (False, None, None)
+
+
+def test_the_http_api_is_never_enabled_without_a_secret(monkeypatch):
+    monkeypatch.setenv("RASA_ENABLE_API", "true")
+    with pytest.raises(server.ConfigurationError, match="RASA_API_TOKEN"):
+        server.api_settings()
+    monkeypatch.setenv("RASA_API_TOKEN", "from-the-environment")
+    assert server.api_settings() == (True, "from-the-environment", None)
+    monkeypatch.delenv("RASA_API_TOKEN")
+    monkeypatch.setenv("RASA_JWT_SECRET", "jwt-from-the-environment")
+    assert server.api_settings() == (True, None, "jwt-from-the-environment")
+
+
+def test_the_local_profile_needs_no_secrets_but_the_action_token(monkeypatch):
+    assert settings.production_problems() == []
+    with pytest.raises(server.ConfigurationError, match="ACTION_TOKEN"):
+        server.check_secrets()
+    monkeypatch.setenv("ACTION_TOKEN", TOKEN)
+    server.check_secrets()
+
+
+def test_production_refuses_to_start_without_its_secrets(monkeypatch):
+    monkeypatch.setenv("ASSISTANT_PROFILE", "production")
+    monkeypatch.setenv("ACTION_TOKEN", TOKEN)
+    monkeypatch.setenv("SESSION_SECRET", "short")
+    with pytest.raises(server.ConfigurationError) as refused:
+        server.check_secrets()
+    assert "REST_TOKEN is not set" in str(refused.value)
+    assert "SESSION_SECRET is shorter" in str(refused.value)
+    monkeypatch.setenv("REST_TOKEN", TOKEN)
+    monkeypatch.setenv("SESSION_SECRET", TOKEN)
+    server.check_secrets()
+
+
+def test_secrets_can_come_from_a_file_outside_git(monkeypatch, tmp_path):
+    path = tmp_path / "action.token"
+    path.write_text(TOKEN + "\n")
+    monkeypatch.setenv("ACTION_TOKEN_FILE", str(path))
+    assert settings.secret("ACTION_TOKEN") == TOKEN
+    server.check_secrets()  # copied into the environment for endpoints.yml
+    import os
+
+    assert os.environ["ACTION_TOKEN"] == TOKEN
+
+
+def test_bearer_tokens_must_match_exactly():
+    assert settings.bearer_matches(f"Bearer {TOKEN}", TOKEN)
+    assert settings.bearer_matches(f"bearer {TOKEN}", TOKEN)
+    for header in ("", TOKEN, f"Basic {TOKEN}", f"Bearer {TOKEN}x", "Bearer ", "Bearer t"):
+        assert not settings.bearer_matches(header, TOKEN), header
+
+
+def body(value: object) -> bytes:
+    return json.dumps(value).encode()
+
+
+@pytest.mark.parametrize(
+    ("raw", "reason"),
+    [
+        (b"", "not valid JSON"),
+        (b"{not json", "not valid JSON"),
+        (b"\xff\xfe{}", "not UTF-8"),
+        (body([1, 2]), "JSON object"),
+        (body("hello"), "JSON object"),
+        (body(None), "JSON object"),
+        (body({"message": "hi"}), '"sender"'),
+        (body({"sender": "", "message": "hi"}), '"sender"'),
+        (body({"sender": 5, "message": "hi"}), '"sender"'),
+        (body({"sender": "s" * 256, "message": "hi"}), "at most 255"),
+        (body({"sender": "a\x00b", "message": "hi"}), "printable"),
+        (body({"sender": "p", "message": 5}), '"message" must be a string'),
+        (body({"sender": "p", "message": None}), '"message" must be a string'),
+        (body({"sender": "p", "message": ["hi"]}), '"message" must be a string'),
+        (body({"sender": "p", "message": "hi", "metadata": "x"}), '"metadata"'),
+        (body({"sender": "p", "message": "x" * 200_000}), "larger than"),
+    ],
+)
+def test_bad_rest_bodies_are_refused_with_a_reason(raw, reason):
+    with pytest.raises(channels.BadRequestError, match=reason):
+        channels.parse_rest_body(raw, settings.max_socket_bytes())
+
+
+def test_a_good_rest_body_is_cleaned_not_refused():
+    sender, text, metadata = channels.parse_rest_body(
+        body({"sender": "p1", "message": "hi\x00 🙂 \u05e9\u05dc\u05d5\u05dd\ud800",
+              "metadata": {"page": "/"}}),
+        settings.max_socket_bytes(),
+    )
+    assert (sender, text, metadata) == ("p1", "hi 🙂 \u05e9\u05dc\u05d5\u05dd", {"page": "/"})
+
+
+def test_issued_session_ids_are_accepted_and_forged_ones_refused(monkeypatch):
+    monkeypatch.setenv("SESSION_SECRET", "s" * 32)
+    sessions._secret.cache_clear()
+    try:
+        issued = sessions.new_id()
+        random_part, _, tag = issued.partition(".")
+        assert sessions.is_valid(issued)
+        assert issued != sessions.new_id()
+        forged = [
+            random_part,  # unsigned
+            f"{random_part}.{'0' * len(tag)}",  # a made-up tag
+            f"{random_part[:-1]}{'a' if random_part[-1] != 'a' else 'b'}.{tag}",  # changed id
+            issued.upper(),
+            issued + "0",
+            None,
+            12345,
+            {"session_id": issued},
+        ]
+        assert not any(sessions.is_valid(value) for value in forged)
+        monkeypatch.setenv("SESSION_SECRET", "another-server-secret-0123456789")
+        sessions._secret.cache_clear()
+        assert not sessions.is_valid(issued)  # signed by another secret
+    finally:
+        sessions._secret.cache_clear()
+
+
+def test_the_pages_policy_allows_no_inline_script_and_frames_only_allowed_origins(
+    monkeypatch,
+):
+    policy = web.content_security_policy()
+    assert "script-src 'self'" in policy and "unsafe-inline" not in policy
+    assert "frame-ancestors 'self'" in policy and "example" not in policy
+    monkeypatch.setenv("ALLOWED_ORIGINS", "https://www.example-clinic.org/, https://b.example")
+    policy = web.content_security_policy()
+    assert "frame-ancestors 'self' https://www.example-clinic.org https://b.example" in policy
