@@ -25,7 +25,7 @@ PIPELINE_STAMP := build/spacy-en-clinic/clinic-pipeline.sha256
 WEB_STAMP := web/node_modules/.installed
 CHROMIUM ?= /usr/bin/chromium
 
-.PHONY: help install generate pipeline knowledge model web chromium run shell test test-fast lint bench bench-load clean
+.PHONY: audit help install generate pipeline knowledge model web chromium run shell test test-fast lint bench bench-load clean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
@@ -80,6 +80,15 @@ test: model web chromium ## everything the tests need, then the whole suite
 
 test-fast: knowledge ## unit tests only (no trained model, no servers)
 	$(PY) -m pytest -q -m "not slow and not e2e"
+
+AUDIT_VENV := build/audit-venv
+$(AUDIT_VENV)/.installed: requirements-audit.txt
+	@python=$$(scripts/find-python) || exit 1; "$$python" -m venv $(AUDIT_VENV)
+	$(AUDIT_VENV)/bin/pip install --quiet -r requirements-audit.txt
+	@touch $@
+
+audit: $(AUDIT_VENV)/.installed ## known vulnerabilities in the pinned dependencies (pip-audit, asks PyPI)
+	scripts/audit
 
 lint: $(STAMP) ## ruff and mypy
 	$(PY) -m ruff check .

@@ -14,7 +14,7 @@ import pytest
 
 from bot.nlg import ANSWER_TYPES
 from bot.serve import free_port, start_process, stop_process, wait_until_ready
-from bot.training import ROOT, model_is_current
+from bot.training import model_is_current
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 
@@ -265,20 +265,3 @@ def test_without_the_action_server_emergencies_still_work(env, tmp_path):
         )
     finally:
         stop(process)
-
-
-def test_action_server_refuses_to_start_without_a_store(env, tmp_path):
-    result = subprocess.run(
-        [sys.executable, "-m", "actions"],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=120,
-        env={
-            **env,
-            "KNOWLEDGE_DB_URL": f"sqlite:///{tmp_path / 'none.db'}",
-            "ACTION_PORT": str(free_port()),
-        },
-    )
-    assert result.returncode == 2
-    assert "make knowledge" in result.stderr
