@@ -11,7 +11,6 @@ from __future__ import annotations
 import asyncio
 import csv
 import io
-import re
 from collections.abc import Callable, Coroutine
 from datetime import date, datetime, timedelta
 from functools import wraps
@@ -25,6 +24,7 @@ from sanic.response import HTTPResponse
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from bot import privacy
 from bot.records import events, triage
 from bot.records.models import CALLBACK_STATUSES, CallbackRequest
 from bot.records.store import session_scope
@@ -234,13 +234,9 @@ def date_range(
 
 # --- CSV export ------------------------------------------------------------------
 
-EMAIL = re.compile(r"[\w.+-]+@[\w-]+(\.[\w-]+)+")
-PHONE = re.compile(r"\+?\d[\d\s().-]{6,}\d")
-
-
 def redact(text: str) -> str:
-    """The question with e-mail addresses and phone numbers replaced."""
-    return PHONE.sub("[phone]", EMAIL.sub("[email]", text))
+    """The question with e-mail addresses and phone numbers replaced (as in the logs)."""
+    return privacy.mask(text)
 
 
 def csv_cell(value: object) -> str:
