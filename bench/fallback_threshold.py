@@ -5,11 +5,15 @@ scores each threshold on the 20 % by whether the final answer would be right: a 
 question must be answered from its section (a fallback goes to search, which may still
 find it), a not-covered question must get an honest reply, anything else needs its intent.
 
-    python -m bench.fallback_threshold
+    python -m bench.fallback_threshold [--config other-config.yml]
+
+The same split compares NLU configurations without the held-out set (how the intent
+classifier was chosen: docs/benchmarks.md).
 """
 
 from __future__ import annotations
 
+import argparse
 import random
 import shutil
 import subprocess
@@ -79,6 +83,9 @@ def top_classifier_intent(parse: dict[str, Any]) -> tuple[str, float]:
 
 
 def main() -> int:
+    parser = argparse.ArgumentParser(prog="python -m bench.fallback_threshold")
+    parser.add_argument("--config", default=str(ROOT / "config.yml"))
+    config = parser.parse_args().config
     files = [p for p in (ROOT / "data" / "nlu").glob("*.yml")]
     examples = [e for p in files for e in load_examples(p)]
     train, test = split(examples)
@@ -94,7 +101,7 @@ def main() -> int:
                 "train",
                 "nlu",
                 "--config",
-                str(ROOT / "config.yml"),
+                config,
                 "--nlu",
                 str(folder / "data"),
                 "--out",

@@ -62,29 +62,34 @@ def children(pid: int) -> list[int]:
     return [int(x) for x in out.stdout.split()]
 
 
+def run_loadgen(url: str, level: int, seconds: float, script: str) -> dict:
+    """One closed-loop load run (bench.loadgen in its own process); its figures."""
+    done = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "bench.loadgen",
+            "--url",
+            url,
+            "--concurrency",
+            str(level),
+            "--seconds",
+            str(seconds),
+            "--script",
+            script,
+        ],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    return dict(json.loads(done.stdout.strip().splitlines()[-1]))
+
+
 def load(url: str, script: str) -> list[dict]:
     results = []
     for level in LEVELS:
-        done = subprocess.run(
-            [
-                sys.executable,
-                "-m",
-                "bench.loadgen",
-                "--url",
-                url,
-                "--concurrency",
-                str(level),
-                "--seconds",
-                str(SECONDS),
-                "--script",
-                script,
-            ],
-            cwd=ROOT,
-            capture_output=True,
-            text=True,
-            check=True,
-        )
-        results.append(json.loads(done.stdout.strip().splitlines()[-1]))
+        results.append(run_loadgen(url, level, SECONDS, script))
         print(f"  {script:6} c={level:<3} {results[-1]}", flush=True)
     return results
 

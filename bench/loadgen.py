@@ -1,7 +1,8 @@
 """Closed-loop load over Rasa's REST channel (run as its own process).
 
 Each of N concurrent conversations sends its next message as soon as the last reply
-arrives, for a fixed time, cycling through a script of messages. Prints one JSON line:
+arrives, for a fixed time; each conversation is a short script (a patient's handful of
+messages), then the next script with a new sender id. Prints one JSON line:
 messages/s, latency percentiles, errors (non-200 or transport failures) and empty replies.
 
     python -m bench.loadgen --url http://127.0.0.1:5005 --concurrency 16 --seconds 20 \
@@ -12,37 +13,61 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import itertools
 import json
 import statistics
 import sys
 import time
 import uuid
+from collections.abc import Iterator
 
 import httpx
 
+# Conversations as patients have them: a handful of messages, then the next patient (a new
+# sender id). Each conversation of the load picks the next script in turn.
 SCRIPTS = {
-    # A realistic mix for the clinic: knowledge answers, small talk, not-covered questions,
-    # a search fallback.
+    # The clinic: knowledge answers, small talk, not-covered questions, a search fallback.
     "clinic": [
-        "hi",
-        "why would i get injections instead of pills",
-        "what helps my knee",
-        "what is prp",
-        "how much does it cost with insurance",
-        "no thanks",
-        "is it better than surgery",
-        "my sciatica is killing me what can help",
-        "do you do acupuncture",
-        "thanks, bye",
+        [
+            "hi",
+            "why would i get injections instead of pills",
+            "what helps my knee",
+            "thanks, bye",
+        ],
+        [
+            "what is prp",
+            "how much does it cost with insurance",
+            "is it better than surgery",
+            "ok thanks",
+        ],
+        [
+            "hello there",
+            "my sciatica is killing me what can help",
+            "do you do acupuncture",
+            "are you a bot?",
+            "bye",
+        ],
+        [
+            "can injections help with arthritis",
+            "how long does the relief last",
+            "what about nerve blocks",
+            "thank you",
+        ],
+        [
+            "good morning",
+            "what can you do",
+            "why are these injections done",
+            "what is a trigger point injection",
+            "can i park at the clinic",
+            "thanks",
+        ],
     ],
-    # The stock `rasa init` bot's own conversation.
+    # The stock `rasa init` bot's own conversations (its whole domain).
     "stock": [
-        "hello",
-        "I am feeling sad",
-        "yes",
-        "are you a bot?",
-        "great",
-        "bye",
+        ["hello", "I am feeling sad", "yes", "bye"],
+        ["hi", "are you a bot?", "great", "goodbye"],
+        ["hey there", "I am unhappy", "no", "bye"],
+        ["good morning", "perfect", "are you a human?", "see you later"],
     ],
 }
 
@@ -53,18 +78,25 @@ def percentile(values: list[float], share: float) -> float:
     return ordered[min(len(ordered) - 1, max(0, round(share * len(ordered)) - 1))]
 
 
+def messages(scripts: list[list[str]], start: int) -> Iterator[tuple[str, str]]:
+    """(sender id, message) forever: one script per sender, the next script after it."""
+    for number in itertools.count(start):
+        sender = f"load-{uuid.uuid4().hex}"
+        for message in scripts[number % len(scripts)]:
+            yield sender, message
+
+
 async def conversation(
     client: httpx.AsyncClient,
     url: str,
-    script: list[str],
+    scripts: list[list[str]],
+    start: int,
     deadline: float,
     results: dict,
 ) -> None:
-    sender = f"load-{uuid.uuid4().hex}"
-    turn = 0
+    turns = messages(scripts, start)
     while time.monotonic() < deadline:
-        message = script[turn % len(script)]
-        turn += 1
+        sender, message = next(turns)
         started = time.perf_counter()
         try:
             response = await client.post(
@@ -81,7 +113,9 @@ async def conversation(
             results["errors"] += 1
 
 
-async def run(url: str, concurrency: int, seconds: float, script: list[str]) -> dict:
+async def run(
+    url: str, concurrency: int, seconds: float, scripts: list[list[str]]
+) -> dict:
     results: dict = {"latencies": [], "errors": 0, "empty": 0}
     limits = httpx.Limits(
         max_connections=concurrency, max_keepalive_connections=concurrency
@@ -91,8 +125,8 @@ async def run(url: str, concurrency: int, seconds: float, script: list[str]) -> 
         deadline = started + seconds
         await asyncio.gather(
             *(
-                conversation(client, url, script, deadline, results)
-                for _ in range(concurrency)
+                conversation(client, url, scripts, number, deadline, results)
+                for number in range(concurrency)
             )
         )
         wall = time.monotonic() - started

@@ -85,7 +85,7 @@ def build_app(
     import rasa.core.utils
     from rasa.core.utils import AvailableEndpoints
 
-    from bot import channels, settings, staff, web
+    from bot import channels, settings, speed, staff, web
 
     check_secrets()
     enable_api, token, jwt_secret = api_settings()
@@ -108,6 +108,7 @@ def build_app(
             channel.app = app
     web.install(app)
     staff.install(app)
+    speed.apply(app, endpoints)
     app.register_listener(
         partial(rasa.core.run.load_agent_on_start, model, endpoints, None),
         "before_server_start",

@@ -1,0 +1,168 @@
+"""A/B comparisons of the assistant's server settings, interleaved in one run.
+
+The machine's cores are shared, so figures from two separate runs are not comparable.
+This starts one action server and one Rasa server per variant (each with its own
+conversations database), then loads them in turn, level by level, round after round,
+and prints the median of each variant's rounds, with the CPU time each server spent per
+message (robust to other work on the machine, unlike throughput):
+
+    python -m bench.ab --levels 8,16 --seconds 8 --rounds 3 \
+        none:SPEED_MEASURES=none all:SPEED_MEASURES=all
+
+A variant is `name:VAR=value,VAR=value`: environment settings of its Rasa server, and
+MODEL=path for another trained model.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+from bench.load import quiet_env, run_loadgen
+from bot.serve import (
+    action_server_command,
+    free_port,
+    rasa_server_command,
+    start_process,
+    stop_process,
+    wait_until_ready,
+)
+
+
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU time of a process and its children (Sanic workers), seconds."""
+    out = subprocess.run(
+        ["ps", "-o", "pid=,ppid=", "-e"], capture_output=True, text=True
+    ).stdout
+    rows = [tuple(int(x) for x in line.split()) for line in out.splitlines()]
+    family = {pid} | {child for child, parent in rows if parent == pid}
+    total = 0
+    for member in family:
+        try:
+            fields = Path(f"/proc/{member}/stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        total += int(fields[11]) + int(fields[12])  # utime, stime (clock ticks)
+    return total / os.sysconf("SC_CLK_TCK")
+
+
+def parse_variant(text: str) -> tuple[str, dict[str, str]]:
+    """`name:A=1,B=2` -> ("name", {"A": "1", "B": "2"})."""
+    name, _, settings = text.partition(":")
+    env = dict(item.split("=", 1) for item in settings.split(",") if "=" in item)
+    return name, env
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(prog="python -m bench.ab")
+    parser.add_argument("variants", nargs="+")
+    parser.add_argument("--levels", default="8,16")
+    parser.add_argument("--seconds", type=float, default=8)
+    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument(
+        "--stock-model", help="also load a stock rasa init bot's trained model (a path)"
+    )
+    args = parser.parse_args()
+    levels = [int(x) for x in args.levels.split(",")]
+    variants = [parse_variant(v) for v in args.variants]
+
+    with tempfile.TemporaryDirectory() as tmp:
+        action_port = free_port()
+        base = quiet_env(
+            ACTION_PORT=str(action_port),
+            ACTION_ENDPOINT_URL=f"http://127.0.0.1:{action_port}/webhook",
+        )
+        processes = [
+            start_process(action_server_command(), base, output=subprocess.DEVNULL)
+        ]
+        try:
+            ports, pids = {}, {}
+            for name, env in variants:
+                port = ports[name] = free_port()
+                db = Path(tmp) / f"{name}.db"
+                command = rasa_server_command(["--interface", "127.0.0.1"], port)
+                if "MODEL" in env:  # another trained model, e.g. another config
+                    command[command.index("--model") + 1] = env["MODEL"]
+                processes.append(
+                    start_process(
+                        command,
+                        {**base, "CONVERSATIONS_DB": str(db), **env},
+                        output=subprocess.DEVNULL,
+                    )
+                )
+                pids[name] = processes[-1].pid
+            if args.stock_model:
+                port = ports["stock"] = free_port()
+                stock_command = [
+                    sys.executable,
+                    "-m",
+                    "rasa",
+                    "run",
+                    "--port",
+                    str(port),
+                    "--interface",
+                    "127.0.0.1",
+                    "--model",
+                    args.stock_model,
+                ]
+                processes.append(
+                    start_process(stock_command, base, Path(tmp), subprocess.DEVNULL)
+                )
+                pids["stock"] = processes[-1].pid
+                variants.append(("stock", {}))
+            for port in ports.values():
+                if not wait_until_ready(port, 300):
+                    raise RuntimeError("a variant did not start")
+            figures: dict[tuple[str, int], list[dict]] = {}
+            for round_number in range(args.rounds):
+                for level in levels:
+                    for name, _ in variants:
+                        busy = cpu_seconds(pids[name]), cpu_seconds(processes[0].pid)
+                        result = run_loadgen(
+                            f"http://127.0.0.1:{ports[name]}",
+                            level,
+                            args.seconds,
+                            "stock" if name == "stock" else "clinic",
+                        )
+                        messages = max(1, result["messages"])
+                        result["rasa_cpu_ms"] = round(
+                            1000 * (cpu_seconds(pids[name]) - busy[0]) / messages, 2
+                        )
+                        result["action_cpu_ms"] = round(
+                            1000 * (cpu_seconds(processes[0].pid) - busy[1]) / messages,
+                            2,
+                        )
+                        figures.setdefault((name, level), []).append(result)
+                        print(
+                            f"round {round_number + 1} {name:12} {json.dumps(result)}"
+                        )
+        finally:
+            for process in reversed(processes):
+                stop_process(process)
+    print(
+        f"\n{'variant':14} {'c':>3} {'msg/s':>7} {'p50':>7} {'p95':>7} "
+        f"{'rasa cpu ms/msg':>15} {'action cpu':>10} {'errors':>6}"
+    )
+    for level in levels:
+        for name, _ in variants:
+            runs = figures[(name, level)]
+            print(
+                f"{name:14} {level:>3} "
+                f"{statistics.median(r['messages_per_second'] for r in runs):7.1f} "
+                f"{statistics.median(r['p50_ms'] for r in runs):7.1f} "
+                f"{statistics.median(r['p95_ms'] for r in runs):7.1f} "
+                f"{statistics.median(r['rasa_cpu_ms'] for r in runs):15.2f} "
+                f"{statistics.median(r['action_cpu_ms'] for r in runs):10.2f} "
+                f"{sum(r['errors'] + r['empty_replies'] for r in runs):>6}"
+            )
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
