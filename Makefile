@@ -25,7 +25,7 @@ PIPELINE_STAMP := build/spacy-en-clinic/clinic-pipeline.sha256
 WEB_STAMP := web/node_modules/.installed
 CHROMIUM ?= /usr/bin/chromium
 
-.PHONY: audit help install generate pipeline knowledge model web chromium run shell test test-fast lint bench bench-load clean
+.PHONY: audit help install generate pipeline knowledge model web chromium run shell test test-fast lint bench bench-quality bench-load clean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
@@ -94,10 +94,13 @@ lint: $(STAMP) ## ruff and mypy
 	$(PY) -m ruff check .
 	$(PY) -m mypy knowledge bot actions
 
-bench: model ## answer quality on the held-out questions (prints figures)
+bench: model ## the whole benchmark: quality, costs, load vs stock rasa init (~15 min; docs/benchmarks.md)
+	$(PY) -m bench
+
+bench-quality: model ## answer quality on the held-out questions (prints figures)
 	$(PY) -m bench.quality
 
-bench-load: model ## speed under load against a stock rasa init bot (~5 min)
+bench-load: model ## speed under load against a stock rasa init bot (~8 min)
 	$(PY) -m bench.load
 
 clean: ## remove built things (keeps .venv)

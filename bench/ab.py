@@ -24,7 +24,7 @@ import sys
 import tempfile
 from pathlib import Path
 
-from bench.load import quiet_env, run_loadgen
+from bench.load import family, quiet_env, run_loadgen, stock_command
 from bot.serve import (
     action_server_command,
     free_port,
@@ -37,13 +37,8 @@ from bot.serve import (
 
 def cpu_seconds(pid: int) -> float:
     """User + system CPU time of a process and its children (Sanic workers), seconds."""
-    out = subprocess.run(
-        ["ps", "-o", "pid=,ppid=", "-e"], capture_output=True, text=True
-    ).stdout
-    rows = [tuple(int(x) for x in line.split()) for line in out.splitlines()]
-    family = {pid} | {child for child, parent in rows if parent == pid}
     total = 0
-    for member in family:
+    for member in family(pid):
         try:
             fields = Path(f"/proc/{member}/stat").read_text().rsplit(")", 1)[1].split()
         except OSError:
@@ -99,20 +94,13 @@ def main() -> int:
                 pids[name] = processes[-1].pid
             if args.stock_model:
                 port = ports["stock"] = free_port()
-                stock_command = [
-                    sys.executable,
-                    "-m",
-                    "rasa",
-                    "run",
-                    "--port",
-                    str(port),
-                    "--interface",
-                    "127.0.0.1",
-                    "--model",
-                    args.stock_model,
-                ]
                 processes.append(
-                    start_process(stock_command, base, Path(tmp), subprocess.DEVNULL)
+                    start_process(
+                        stock_command(args.stock_model, port),
+                        base,
+                        Path(tmp),
+                        subprocess.DEVNULL,
+                    )
                 )
                 pids["stock"] = processes[-1].pid
                 variants.append(("stock", {}))

@@ -1,9 +1,13 @@
 """`make bench-load`: speed under load, the assistant against a stock `rasa init` bot.
 
-Both are served the same way on this machine in the same run (REST channel, default
-in-memory tracker store), and loaded by the same closed-loop generator (bench/loadgen.py,
-a separate process) at 1, 8, 16 and 32 concurrent conversations. Writes
-bench/out/load.json and docs/load-latency.png, and prints the tables.
+Both are served on this machine in the same run over the REST channel, and loaded by the
+same closed-loop generator (bench/loadgen.py, a separate process) at 1, 8, 16 and 32
+concurrent conversations. The assistant runs as `python -m bot run` does (Rasa server +
+action server, the default SQL tracker store on SQLite, a fresh database file), once with
+one Sanic worker (the default) and once with two (SANIC_WORKERS=2, file lock store). The
+stock bot is trained by the bench with `rasa init` in a temporary folder and served with
+`rasa run` (its own defaults: in-memory tracker store). Writes bench/out/load.json and
+docs/load-latency.png, and prints the tables.
 """
 
 from __future__ import annotations
@@ -15,15 +19,20 @@ import subprocess
 import sys
 import tempfile
 import time
+import urllib.request
+from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 from bot.serve import free_port, start_process, stop_process, wait_until_ready
 from bot.training import ROOT
 
 LEVELS = [1, 8, 16, 32]
-SECONDS = float(os.environ.get("BENCH_SECONDS", "20"))
+SECONDS = float(os.environ.get("BENCH_SECONDS", "15"))
+WARMUP_SECONDS = 6.0
 OUT = ROOT / "bench" / "out"
+PROFILES = {"assistant": "1", "assistant, 2 workers": "2"}  # name -> SANIC_WORKERS
 
 
 def quiet_env(**extra: str) -> dict[str, str]:
@@ -32,37 +41,52 @@ def quiet_env(**extra: str) -> dict[str, str]:
         "RASA_TELEMETRY_ENABLED": "false",
         "TF_CPP_MIN_LOG_LEVEL": "3",
         "PYTHONWARNINGS": "ignore",
+        "SQLALCHEMY_SILENCE_UBER_WARNING": "1",
         "LOG_LEVEL": "WARNING",
         **extra,
     }
 
 
-def rss_mb(pid: int) -> float:
-    """Resident memory of a process and its children, in MB."""
+def _processes() -> list[tuple[int, int, int, str]]:
+    """(pid, parent pid, resident KB, command line) of every process."""
     out = subprocess.run(
-        ["ps", "-o", "pid=,ppid=,rss="], capture_output=True, text=True
+        ["ps", "-e", "-o", "pid=,ppid=,rss=,args="], capture_output=True, text=True
     ).stdout
-    rows = [
-        tuple(int(x) for x in line.split()) for line in out.splitlines() if line.strip()
-    ]
-    family, grew = {pid}, True
+    rows = []
+    for line in out.splitlines():
+        pid, ppid, rss, *args = line.split(None, 3)
+        rows.append((int(pid), int(ppid), int(rss), args[0] if args else ""))
+    return rows
+
+
+def family(pid: int) -> set[int]:
+    """A process and all its descendants (Sanic workers, multiprocessing helpers)."""
+    rows = _processes()
+    members, grew = {pid}, True
     while grew:
         grew = False
-        for child, parent, _ in rows:
-            if parent in family and child not in family:
-                family.add(child)
+        for child, parent, _, _ in rows:
+            if parent in members and child not in members:
+                members.add(child)
                 grew = True
-    return sum(rss for p, _, rss in rows if p in family) / 1024
+    return members
 
 
-def children(pid: int) -> list[int]:
-    out = subprocess.run(
-        ["ps", "-o", "pid=", "--ppid", str(pid)], capture_output=True, text=True
-    )
-    return [int(x) for x in out.stdout.split()]
+def rss_mb(pid: int) -> float:
+    """Resident memory of a process and its descendants, in MB."""
+    members = family(pid)
+    return round(sum(rss for p, _, rss, _ in _processes() if p in members) / 1024, 1)
 
 
-def run_loadgen(url: str, level: int, seconds: float, script: str) -> dict:
+def server_rss_mb(supervisor: subprocess.Popen[bytes], marker: str) -> float:
+    """Resident memory of the supervisor's server whose command line has `marker`."""
+    for pid, parent, _, args in _processes():
+        if parent == supervisor.pid and marker in args:
+            return rss_mb(pid)
+    return 0.0
+
+
+def run_loadgen(url: str, level: int, seconds: float, script: str) -> dict[str, Any]:
     """One closed-loop load run (bench.loadgen in its own process); its figures."""
     done = subprocess.run(
         [
@@ -86,123 +110,133 @@ def run_loadgen(url: str, level: int, seconds: float, script: str) -> dict:
     return dict(json.loads(done.stdout.strip().splitlines()[-1]))
 
 
-def load(url: str, script: str) -> list[dict]:
+def load(url: str, script: str, label: str) -> list[dict[str, Any]]:
+    """A warm-up (not counted), then each level in turn."""
+    # TensorFlow traces DIET/TED once per new input shape and Python fills its caches on
+    # the first messages: a few seconds of unrecorded load, the same for every bot.
+    run_loadgen(url, 8, WARMUP_SECONDS, script)
     results = []
     for level in LEVELS:
         results.append(run_loadgen(url, level, SECONDS, script))
-        print(f"  {script:6} c={level:<3} {results[-1]}", flush=True)
+        print(f"  {label:22} c={level:<3} {json.dumps(results[-1])}", flush=True)
     return results
 
 
+def first_answer(port: int, message: str) -> bool:
+    """Send one message over REST; whether a non-empty reply came back."""
+    request = urllib.request.Request(
+        f"http://127.0.0.1:{port}/webhooks/rest/webhook",
+        data=json.dumps({"sender": "bench-cold-start", "message": message}).encode(),
+        headers={"Content-Type": "application/json"},
+    )
+    with urllib.request.urlopen(request, timeout=60) as response:
+        return bool(json.loads(response.read()))
+
+
 @contextmanager
-def serving(command: list[str], cwd: Path, env: dict[str, str], port: int, what: str):
-    """Start a server, wait until it answers, yield (process, cold start s), stop it."""
+def serving(
+    command: list[str], cwd: Path, env: dict[str, str], port: int, message: str
+) -> Iterator[tuple[subprocess.Popen[bytes], float]]:
+    """Start a server; yield (process, seconds from start to the first answer)."""
     started = time.perf_counter()
     process = start_process(command, env=env, cwd=cwd, output=subprocess.DEVNULL)
     try:
-        if not wait_until_ready(port, 300):
-            raise RuntimeError(f"{what} did not start")
+        if not wait_until_ready(port, 300) or not first_answer(port, message):
+            raise RuntimeError(f"{' '.join(command)} did not answer")
         yield process, time.perf_counter() - started
     finally:
         stop_process(process, signal.SIGINT, timeout=30)
 
 
-def child_rss_mb(process: subprocess.Popen, marker: str) -> float:
-    """Resident memory of the supervisor's child whose command line has `marker`."""
-    sizes = [rss_mb(p) for p in children(process.pid) if marker in _cmd(p)]
-    return round(max(sizes, default=0.0), 1)
+def stock_command(model: str, port: int) -> list[str]:
+    """How the stock bot is served: plain `rasa run` on its trained model."""
+    return [
+        sys.executable,
+        "-m",
+        "rasa",
+        "run",
+        "--port",
+        str(port),
+        "--interface",
+        "127.0.0.1",
+        "--model",
+        model,
+    ]
 
 
-def _cmd(pid: int) -> str:
-    return subprocess.run(
-        ["ps", "-o", "args=", "-p", str(pid)], capture_output=True, text=True
-    ).stdout
-
-
-def bench_assistant() -> dict:
+def bench_assistant(workers: str, label: str) -> dict[str, Any]:
     port, actions = free_port(), free_port()
-    env = quiet_env(
-        RASA_PORT=str(port), ACTION_PORT=str(actions), RASA_INTERFACE="127.0.0.1"
-    )
-    command = [sys.executable, "-m", "bot", "run"]
-    with serving(command, ROOT, env, port, "the assistant") as (process, cold):
-        results = load(f"http://127.0.0.1:{port}", "clinic")
-        return {
-            "cold_start_s": round(cold, 1),
-            "levels": results,
-            "rasa_server_mb": child_rss_mb(process, "rasa"),
-            "action_server_mb": child_rss_mb(process, "actions"),
-        }
-
-
-def bench_stock() -> dict:
     with tempfile.TemporaryDirectory() as tmp:
-        folder = Path(tmp) / "stock"
-        folder.mkdir()  # rasa init wants the folder to exist
-        started = time.perf_counter()
-        subprocess.run(
-            [
-                sys.executable,
-                "-m",
-                "rasa",
-                "init",
-                "--no-prompt",
-                "--init-dir",
-                str(folder),
-            ],
-            cwd=tmp,
-            env=quiet_env(),
-            check=True,
-            capture_output=True,
+        env = quiet_env(
+            RASA_PORT=str(port),
+            ACTION_PORT=str(actions),
+            ACTION_ENDPOINT_URL=f"http://127.0.0.1:{actions}/webhook",
+            RASA_INTERFACE="127.0.0.1",
+            CONVERSATIONS_DB=str(Path(tmp) / "conversations.db"),
+            LOCK_DIR=str(Path(tmp) / "locks"),
+            SANIC_WORKERS=workers,
         )
-        training = time.perf_counter() - started
-        port = free_port()
-        command = [
+        command = [sys.executable, "-m", "bot", "run"]
+        with serving(command, ROOT, env, port, "hi") as (process, cold):
+            results = load(f"http://127.0.0.1:{port}", "clinic", label)
+            return {
+                "workers": int(workers),
+                "cold_start_s": round(cold, 1),
+                "levels": results,
+                "rasa_server_mb": server_rss_mb(process, "bot.server"),
+                "action_server_mb": server_rss_mb(process, "actions"),
+            }
+
+
+def train_stock(folder: Path) -> float:
+    """`rasa init` (which trains) in `folder`; the seconds it took."""
+    folder.mkdir(parents=True, exist_ok=True)  # rasa init wants the folder to exist
+    started = time.perf_counter()
+    subprocess.run(
+        [
             sys.executable,
             "-m",
             "rasa",
-            "run",
-            "--port",
-            str(port),
-            "--interface",
-            "127.0.0.1",
-            "--model",
-            str(folder / "models"),
-        ]
-        with serving(command, folder, quiet_env(), port, "the stock bot") as (
-            process,
-            cold,
-        ):
-            results = load(f"http://127.0.0.1:{port}", "stock")
+            "init",
+            "--no-prompt",
+            "--init-dir",
+            str(folder),
+        ],
+        cwd=folder,
+        env=quiet_env(),
+        check=True,
+        capture_output=True,
+    )
+    return time.perf_counter() - started
+
+
+def bench_stock() -> dict[str, Any]:
+    with tempfile.TemporaryDirectory() as tmp:
+        folder = Path(tmp) / "stock"
+        training = train_stock(folder)
+        port = free_port()
+        command = stock_command(str(folder / "models"), port)
+        with serving(command, folder, quiet_env(), port, "hello") as (process, cold):
+            results = load(f"http://127.0.0.1:{port}", "stock", "stock rasa init")
             return {
                 "training_s": round(training, 1),
                 "cold_start_s": round(cold, 1),
                 "levels": results,
-                "rasa_server_mb": round(rss_mb(process.pid), 1),
+                "rasa_server_mb": rss_mb(process.pid),
             }
 
 
-def plot(ours: dict, stock: dict, path: Path) -> None:
+def plot(runs: dict[str, dict[str, Any]], path: Path) -> None:
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
     fig, (left, right) = plt.subplots(1, 2, figsize=(10, 4))
-    for name, data, style in (
-        ("assistant", ours, "o-"),
-        ("stock rasa init", stock, "s--"),
-    ):
+    for (name, data), style in zip(runs.items(), ("o-", "^-", "s--"), strict=False):
         levels = [r["concurrency"] for r in data["levels"]]
         left.plot(
             levels, [r["p95_ms"] for r in data["levels"]], style, label=f"{name} p95"
-        )
-        left.plot(
-            levels,
-            [r["p50_ms"] for r in data["levels"]],
-            style,
-            alpha=0.5,
-            label=f"{name} p50",
         )
         right.plot(
             levels,
@@ -210,51 +244,64 @@ def plot(ours: dict, stock: dict, path: Path) -> None:
             style,
             label=name,
         )
-    left.set(xlabel="concurrent conversations", ylabel="latency (ms)", title="Latency")
+    left.axhline(200, color="grey", linewidth=0.8, linestyle=":")
+    left.set(
+        xlabel="concurrent conversations", ylabel="p95 latency (ms)", title="Latency"
+    )
     right.set(
         xlabel="concurrent conversations", ylabel="messages / s", title="Throughput"
     )
     for axis in (left, right):
         axis.set_xticks(LEVELS)
         axis.grid(alpha=0.3)
-        axis.legend()
+        axis.legend(fontsize=8)
     fig.tight_layout()
     fig.savefig(path, dpi=110)
+    plt.close(fig)
+
+
+def measure() -> dict[str, dict[str, Any]]:
+    """Every profile of the assistant, then the stock bot; figures by name."""
+    runs = {label: bench_assistant(w, label) for label, w in PROFILES.items()}
+    runs["stock rasa init"] = bench_stock()
+    return runs
+
+
+def table(runs: dict[str, dict[str, Any]]) -> list[str]:
+    """Markdown rows: each assistant profile at each level, with ratios to stock."""
+    stock = runs["stock rasa init"]["levels"]
+    lines = [
+        "| bot | concurrent | msg/s | ratio to stock | p50 ms | p95 ms | p99 ms | errors "
+        "| empty |",
+        "|---|---|---|---|---|---|---|---|---|",
+    ]
+    for name, data in runs.items():
+        for mine, theirs in zip(data["levels"], stock, strict=True):
+            ratio = mine["messages_per_second"] / theirs["messages_per_second"]
+            lines.append(
+                f"| {name} | {mine['concurrency']} | {mine['messages_per_second']:.1f} "
+                f"| {ratio:.2f} | {mine['p50_ms']:.0f} | {mine['p95_ms']:.0f} "
+                f"| {mine['p99_ms']:.0f} | {mine['errors']} | {mine['empty_replies']} |"
+            )
+    return lines
 
 
 def main() -> int:
     print(
-        f"machine: {os.cpu_count()} cores; {SECONDS:.0f} s per level; REST channel, "
-        "in-memory tracker store",
+        f"machine: {os.cpu_count()} cores; {SECONDS:.0f} s per level; REST channel",
         flush=True,
     )
-    ours = bench_assistant()
-    stock = bench_stock()
+    runs = measure()
     OUT.mkdir(parents=True, exist_ok=True)
-    (OUT / "load.json").write_text(
-        json.dumps({"assistant": ours, "stock": stock}, indent=2)
-    )
-    plot(ours, stock, ROOT / "docs" / "load-latency.png")
-    print(
-        f"\n{'c':>3} {'msg/s':>8} {'stock':>8} {'ratio':>6} {'p50':>7} {'p95':>7} {'p99':>7} "
-        f"{'stock p95':>9} {'errors':>6} {'empty':>6}"
-    )
-    for mine, theirs in zip(ours["levels"], stock["levels"], strict=True):
-        ratio = mine["messages_per_second"] / theirs["messages_per_second"]
+    (OUT / "load.json").write_text(json.dumps(runs, indent=2))
+    plot(runs, ROOT / "docs" / "load-latency.png")
+    print("\n".join(["", *table(runs), ""]))
+    for name, data in runs.items():
         print(
-            f"{mine['concurrency']:>3} {mine['messages_per_second']:8.1f} "
-            f"{theirs['messages_per_second']:8.1f} {ratio:6.2f} {mine['p50_ms']:7.1f} "
-            f"{mine['p95_ms']:7.1f} {mine['p99_ms']:7.1f} {theirs['p95_ms']:9.1f} "
-            f"{mine['errors']:>6} {mine['empty_replies']:>6}"
+            f"{name}: cold start {data['cold_start_s']} s, Rasa server "
+            f"{data['rasa_server_mb']} MB, action server "
+            f"{data.get('action_server_mb', '-')} MB after the load"
         )
-    print(
-        f"\ncold start: assistant {ours['cold_start_s']} s, stock {stock['cold_start_s']} s; "
-        f"stock training {stock['training_s']} s"
-    )
-    print(
-        f"memory after load: Rasa server {ours['rasa_server_mb']} MB, action server "
-        f"{ours['action_server_mb']} MB (stock Rasa server {stock['rasa_server_mb']} MB)"
-    )
     return 0
 
 

@@ -150,7 +150,8 @@ def red_flag_rows() -> list[tuple[str, str, str, str, str]]:
     return rows
 
 
-def main() -> int:
+def measure() -> dict[str, Any]:
+    """Every quality figure of the assistant and the search box, as one dict."""
     examples = load_examples(HELDOUT)
     started = time.perf_counter()
     parses = parse_messages(MODEL_FILE, [e.text for e in examples])
@@ -161,49 +162,71 @@ def main() -> int:
         topics = topic_sections(session, {e.intent for e in examples})
     answers = answer_report(examples, parses, topics)
     base_right, base_honest, threshold = plain_search_baseline(examples, topics)
+    return {
+        "heldout": len(examples),
+        "parse_seconds": round(seconds, 1),
+        "accuracy": report.accuracy,
+        "macro_f1": report.macro_f1,
+        "right_section": answers.right_section,
+        "honest": answers.honest_not_covered,
+        "topic_questions": answers.topic_questions,
+        "not_covered_questions": answers.not_covered_questions,
+        "search_right_section": base_right,
+        "search_honest": base_honest,
+        "search_threshold": threshold,
+        "engines": search_engines(examples, topics),
+        "red_flags": red_flag_rows(),
+        "confusions": Counter(
+            (e.intent, p)
+            for e, p in zip(examples, predicted, strict=True)
+            if e.intent != p
+        ),
+        "wrong": answers.wrong,
+    }
 
+
+def main() -> int:
+    figures = measure()
     print(
-        f"\nheld-out questions: {len(examples)} ({HELDOUT.relative_to(ROOT)}); "
-        f"parsed in {seconds:.1f}s incl. model load"
+        f"\nheld-out questions: {figures['heldout']} ({HELDOUT.relative_to(ROOT)}); "
+        f"parsed in {figures['parse_seconds']:.1f}s incl. model load"
     )
     print(f"\n{'figure':52} {'assistant':>10} {'BM25 search box':>16}")
-    print(f"{'intent accuracy':52} {report.accuracy:10.3f} {'-':>16}")
-    print(f"{'intent macro-F1':52} {report.macro_f1:10.3f} {'-':>16}")
+    print(f"{'intent accuracy':52} {figures['accuracy']:10.3f} {'-':>16}")
+    print(f"{'intent macro-F1':52} {figures['macro_f1']:10.3f} {'-':>16}")
     print(
         f"{'topic questions answered from the right section':52} "
-        f"{answers.right_section:10.3f} {base_right:16.3f}  (n={answers.topic_questions})"
+        f"{figures['right_section']:10.3f} {figures['search_right_section']:16.3f}"
+        f"  (n={figures['topic_questions']})"
     )
     print(
         f"{'not-covered questions answered honestly':52} "
-        f"{answers.honest_not_covered:10.3f} {base_honest:16.3f}"
-        f"  (n={answers.not_covered_questions})"
+        f"{figures['honest']:10.3f} {figures['search_honest']:16.3f}"
+        f"  (n={figures['not_covered_questions']})"
     )
-    print(f"(search box: BM25 over sections, best threshold {threshold:.1f})")
+    print(
+        f"(search box: BM25 over sections, best threshold {figures['search_threshold']:.1f})"
+    )
 
     print(
         f"\n{'fallback search engine, top-1 section on topic questions':58} {'share':>6}"
     )
-    for engine, share in search_engines(examples, topics).items():
+    for engine, share in figures["engines"].items():
         print(f"  {engine:56} {share:6.3f}")
 
     print(
         f"\n{'red-flag table':24} {'detector recall':>16} {'false alarms':>14} "
         f"{'system recall':>16} {'false alarms':>14}"
     )
-    for row in red_flag_rows():
+    for row in figures["red_flags"]:
         print(f"{row[0]:24} {row[1]:>16} {row[2]:>14} {row[3]:>16} {row[4]:>14}")
 
     if "-v" in sys.argv:
-        confusion = Counter(
-            (e.intent, p)
-            for e, p in zip(examples, predicted, strict=True)
-            if e.intent != p
-        )
         print("\nconfusions (gold -> predicted):")
-        for (g, p), n in confusion.most_common():
+        for (g, p), n in figures["confusions"].most_common():
             print(f"  {n} {g} -> {p}")
         print("\nmisanswered:")
-        for text, gold, got in answers.wrong:
+        for text, gold, got in figures["wrong"]:
             print(f"  [{gold} -> {got}] {text}")
     return 0
 
