@@ -18,6 +18,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import secrets
 import statistics
 import subprocess
 import sys
@@ -72,6 +73,7 @@ def main() -> int:
         base = quiet_env(
             ACTION_PORT=str(action_port),
             ACTION_ENDPOINT_URL=f"http://127.0.0.1:{action_port}/webhook",
+            ACTION_TOKEN=secrets.token_urlsafe(24),  # shared by the servers of this run
         )
         processes = [
             start_process(action_server_command(), base, output=subprocess.DEVNULL)
