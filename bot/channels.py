@@ -12,6 +12,9 @@ sockets from any origin. This one keeps the protocol (`session_request` →
   listen to, another patient's conversation.
 - Origins are checked: the server's own origin, plus ALLOWED_ORIGINS (bot.settings).
 
+A message is also sent, as `user_echo` `{text}`, to the conversation's other sockets (the
+patient's other tabs), which receive the replies too.
+
 After `session_confirm` the server sends `session_history`: the conversation so far,
 read from the tracker store, so a reloaded page shows it without keeping health
 questions in the browser's storage.
@@ -209,6 +212,10 @@ class ClinicSocketIO(SocketIOInput):
                 bound,
                 input_channel=self.name(),
                 metadata=metadata if isinstance(metadata, dict) else None,
+            )
+            # The patient's other tabs get the replies (same room); show them the message too.
+            await sio.emit(
+                "user_echo", {"text": text}, room=bound, skip_sid=sid, namespace=namespace
             )
             await on_new_message(message)
 

@@ -208,6 +208,7 @@
       ready: false,
       everConnected: false,
       queue: [],
+      titles: {}, // quick-reply payload -> title, to show a payload as what was clicked
       waiting: 0,
       waitTimer: null,
       storeKey: STORAGE_PREFIX + (server || window.location.origin),
@@ -350,6 +351,7 @@
         group.setAttribute("aria-label", "Suggested replies");
         buttons.forEach(function (b) {
           if (!b || typeof b.title !== "string" || typeof b.payload !== "string") return;
+          state.titles[b.payload] = b.title;
           var button = el("button", "cc-reply", b.title);
           button.type = "button";
           button.addEventListener("click", function () {
@@ -368,17 +370,13 @@
 
     function showHistory(turns) {
       log.textContent = "";
-      var titles = {};
       (Array.isArray(turns) ? turns : []).forEach(function (turn) {
         if (!turn || typeof turn.text !== "string" && !turn.buttons) return;
         if (turn.sender === "user") {
           disableQuickReplies();
           var said = turn.text || "";
-          log.appendChild(userBubble(titles[said] || said));
+          log.appendChild(userBubble(state.titles[said] || said));
         } else {
-          (turn.buttons || []).forEach(function (b) {
-            if (b && typeof b.payload === "string") titles[b.payload] = b.title;
-          });
           log.appendChild(botBubble(turn).item);
         }
       });
@@ -427,6 +425,7 @@
         return false;
       }
       disableQuickReplies();
+      if (status.classList.contains("cc-status--ok")) setStatus("");
       var item = userBubble(shown || text);
       var queued = { message: text, item: item };
       log.appendChild(item);
@@ -527,6 +526,14 @@
         var bubble = botBubble(message);
         log.appendChild(bubble.item);
         announce(bubble.spoken);
+        scrollToEnd();
+      });
+      socket.on("user_echo", function (echo) {
+        // Sent from another tab of this conversation.
+        if (!echo || typeof echo.text !== "string" || !echo.text.trim()) return;
+        disableQuickReplies();
+        log.appendChild(userBubble(state.titles[echo.text] || echo.text));
+        setWaiting(true);
         scrollToEnd();
       });
       socket.on("session_error", function () {

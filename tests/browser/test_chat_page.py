@@ -38,6 +38,18 @@ def stored_session(page: Page) -> str | None:
     )
 
 
+def watch_typing_indicator(page: Page) -> None:
+    """Record in window.__typingShown whether the typing indicator is ever shown."""
+    page.evaluate(
+        """() => {
+            const dots = document.querySelector(".cc-typing");
+            window.__typingShown = false;
+            new MutationObserver(() => { if (!dots.hidden) window.__typingShown = true; })
+                .observe(dots, {attributes: true});
+        }"""
+    )
+
+
 def test_disclaimer_then_an_answer_with_its_source_line(page: Page, assistant: Assistant):
     page.goto(assistant.url)
     disclaimer = page.locator(".cc-disclaimer")
@@ -45,6 +57,7 @@ def test_disclaimer_then_an_answer_with_its_source_line(page: Page, assistant: A
     expect(disclaimer).to_contain_text("not medical advice")
     expect(disclaimer.locator('a[href="tel:911"]')).to_be_visible()
 
+    watch_typing_indicator(page)
     answer = ask(page, "what can help my knee")
     expect(answer).to_contain_text("lubricating and cushioning the affected joint")
     expect(answer.locator(".cc-msg__source")).to_have_text(
@@ -52,6 +65,12 @@ def test_disclaimer_then_an_answer_with_its_source_line(page: Page, assistant: A
     )
     # The bot's own "Source: ..." line is replaced by the source line, not shown twice.
     expect(answer).not_to_contain_text("Source: Pain Management Injections")
+    # Screen readers hear the answer; the dots showed while the bot worked, then went.
+    expect(page.locator('.cc-visually-hidden[aria-live="polite"]')).to_contain_text(
+        "Assistant: I'm an automated assistant"
+    )
+    assert page.evaluate("window.__typingShown") is True
+    expect(page.locator(".cc-typing")).to_be_hidden()
     screenshot(page, "page-1280")
 
 
@@ -65,11 +84,13 @@ def test_a_quick_reply_asks_its_topic_and_is_then_disabled(page: Page, assistant
     expect(second.locator(".cc-msg__source")).to_contain_text("Inflammatory Conditions")
     for button in first.get_by_role("button").all():
         expect(button).to_be_disabled()
-    # History shows the button's title, not its payload.
+    # History shows the button's title, not its payload; only the last replies stay usable.
     page.reload()
     expect(user_messages(page)).to_have_text(
         ["You: what can help my knee", "You: Inflammatory Conditions"]
     )
+    expect(bot_messages(page).first.get_by_role("button").first).to_be_disabled()
+    expect(bot_messages(page).last.get_by_role("button").first).to_be_enabled()
 
 
 def test_reload_and_a_new_tab_continue_the_conversation(
@@ -89,6 +110,11 @@ def test_reload_and_a_new_tab_continue_the_conversation(
     tab.goto(assistant.url)
     expect(user_messages(tab)).to_have_text(["You: what is prp"])
     assert stored_session(tab) == session
+    # Both tabs stay in step: a question in one shows, with its answer, in the other.
+    expect(tab.locator(".cc-status")).to_be_empty()
+    ask(tab, "what helps joint pain")
+    expect(user_messages(page)).to_have_text(["You: what is prp", "You: what helps joint pain"])
+    expect(bot_messages(page)).to_have_count(2)
 
     other = browser.new_context()
     try:
