@@ -82,6 +82,7 @@ def test_the_widget_works_on_an_allowed_site(page: Page, assistant: Assistant, s
     )
     screenshot(page, "embed-1280")
     assert rest_from(page, assistant.url) == "ok"
+    assert websocket_from(page, assistant.url) == "connected"
 
     page.keyboard.press("Escape")
     expect(page.get_by_role("dialog")).to_be_hidden()
@@ -101,6 +102,20 @@ def test_a_site_not_in_allowed_origins_is_refused(page: Page, assistant: Assista
     expect(page.locator(".cc-msg--pending")).to_contain_text("Not sent yet")
     assert rest_from(page, assistant.url) == "refused"
     expect(bot_messages(page)).to_have_count(0)
+    # Browsers do not apply CORS to WebSockets: the server itself must say no.
+    assert websocket_from(page, assistant.url) == "refused"
+
+
+def websocket_from(page: Page, server: str) -> str:
+    """Whether a script of this page gets a socket.io connection over WebSocket only."""
+    return page.evaluate(
+        """(server) => new Promise((resolve) => {
+            const socket = io(server, {transports: ["websocket"], reconnection: false});
+            socket.on("connect", () => { socket.close(); resolve("connected"); });
+            socket.on("connect_error", () => resolve("refused"));
+        })""",
+        server,
+    )
 
 
 def test_the_widget_on_a_phone_and_axe(browser: Browser, assistant: Assistant, site: str):
@@ -120,7 +135,7 @@ def test_the_widget_on_a_phone_and_axe(browser: Browser, assistant: Assistant, s
         context.close()
 
 
-def test_a_colour_too_light_for_white_or_dark_text_is_not_used(
+def test_a_colour_too_pale_or_mid_toned_for_readable_text_is_not_used(
     page: Page, assistant: Assistant
 ):
     server = assistant.url
