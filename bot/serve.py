@@ -190,7 +190,8 @@ def run() -> int:
             if not announced and wait_until_ready(rasa_port(), timeout=0.3):
                 announced = True
                 print(
-                    f"\nassistant ready: REST http://localhost:{rasa_port()}/webhooks/rest/webhook"
+                    f"\nassistant ready: chat page http://localhost:{rasa_port()}/"
+                    f" · REST http://localhost:{rasa_port()}/webhooks/rest/webhook"
                     f" · socket.io http://localhost:{rasa_port()}/socket.io"
                     f" · actions http://localhost:{action_port()}  (Ctrl-C stops both)\n",
                     flush=True,
