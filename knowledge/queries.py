@@ -10,7 +10,7 @@ from dataclasses import dataclass
 
 from sqlalchemy import func, select
 from sqlalchemy.exc import OperationalError, ProgrammingError
-from sqlalchemy.orm import Session, joinedload
+from sqlalchemy.orm import Session, contains_eager, joinedload
 from sqlalchemy.sql import Select
 
 from knowledge import model, pipeline
@@ -198,7 +198,9 @@ def related_sections(
         select(model.Section, shared)
         .join(model.Mention, model.Mention.section_id == model.Section.id)
         .join(model.Document)
-        .options(joinedload(model.Section.document))
+        # The joined document itself, not a second (joinedload) copy: PostgreSQL
+        # accepts its columns beside the count only when they are grouped by.
+        .options(contains_eager(model.Section.document))
         .where(
             model.Mention.term_id.in_(own),
             model.Mention.via.is_(None),
@@ -208,7 +210,7 @@ def related_sections(
                 & (model.Document.file == section.file)
             ),
         )
-        .group_by(model.Section.id)
+        .group_by(model.Section.id, model.Document.id)
         .order_by(shared.desc(), model.Section.number)
         .limit(limit)
     ).all()
