@@ -25,7 +25,7 @@ PIPELINE_STAMP := build/spacy-en-clinic/clinic-pipeline.sha256
 WEB_STAMP := web/node_modules/.installed
 CHROMIUM ?= /usr/bin/chromium
 
-.PHONY: audit help install generate pipeline knowledge model web chromium run shell test test-fast lint bench bench-quality bench-load clean
+.PHONY: audit help install generate pipeline knowledge model web chromium run shell test test-fast lint bench bench-quality bench-load clean nginx run-scaled bench-scaled
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
@@ -75,7 +75,7 @@ run: model web ## install, build, train if needed, and serve on :5005 (actions o
 shell: model ## the same, talking in the terminal (rasa shell)
 	@$(PY) -m bot shell
 
-test: model web chromium ## everything the tests need, then the whole suite
+test: model web chromium nginx ## everything the tests need, then the whole suite
 	$(PY) -m pytest -q
 
 test-fast: knowledge ## unit tests only (no trained model, no servers)
@@ -102,6 +102,15 @@ bench-quality: model ## answer quality on the held-out questions (prints figures
 
 bench-load: model ## speed under load against a stock rasa init bot (~8 min)
 	$(PY) -m bench.load
+
+nginx: ## Debian's nginx for the scaled profile and its tests, when missing
+	@command -v nginx >/dev/null || [ -x /usr/sbin/nginx ] || apt-get install -y nginx
+
+run-scaled: model nginx ## N Rasa + N action servers behind nginx on PostgreSQL/Redis (docs/scale-out.md)
+	@$(PY) -m bot scaled
+
+bench-scaled: model nginx ## scaled profile: cross-server audit, load and soak figures (~6 min)
+	$(PY) -m bench.scaled --compare-stock
 
 clean: ## remove built things (keeps .venv)
 	rm -rf build models results .pytest_cache .mypy_cache .ruff_cache

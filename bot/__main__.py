@@ -1,4 +1,4 @@
-"""Command line: `python -m bot {train,run,shell,staff,purge}`."""
+"""Command line: `python -m bot {train,run,shell,staff,purge,scaled}`."""
 
 from __future__ import annotations
 
@@ -30,6 +30,15 @@ def main(argv: list[str] | None = None) -> int:
         metavar="AGE",
         help="e.g. 30d, 12h, 90m, 2w (default: RETENTION_DAYS, 30 days)",
     )
+    scaled = sub.add_parser(
+        "scaled", help="N Rasa + N action servers behind nginx (docs/scale-out.md)"
+    )
+    scaled.add_argument(
+        "--servers", type=int, default=None, help="default SCALED_SERVERS or 2"
+    )
+    scaled.add_argument(
+        "--port", type=int, default=None, help="nginx's port (RASA_PORT)"
+    )
     args = parser.parse_args(argv)
     if args.command == "staff":
         from bot.staff.cli import run as run_staff
@@ -51,6 +60,12 @@ def main(argv: list[str] | None = None) -> int:
     if not training.MODEL_FILE.exists():
         print("error: no trained model; run `make model` first", file=sys.stderr)
         return 1
+    if args.command == "scaled":
+        from bot import scaled as profile
+
+        return profile.run(
+            args.servers or profile.default_servers(), args.port or serve.rasa_port()
+        )
     return serve.run() if args.command == "run" else serve.shell()
 
 

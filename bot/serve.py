@@ -15,7 +15,7 @@ import sys
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from functools import lru_cache
 from pathlib import Path
 from typing import IO
@@ -148,6 +148,18 @@ def wait_until_ready(port: int, timeout: float = 180.0) -> bool:
     return False
 
 
+def stop_requested() -> Callable[[], bool]:
+    """Catch Ctrl-C and SIGTERM from now on; the result says whether one arrived."""
+    received: list[int] = []
+
+    def _request_stop(signum: int, _frame: object) -> None:
+        received.append(signum)
+
+    signal.signal(signal.SIGINT, _request_stop)
+    signal.signal(signal.SIGTERM, _request_stop)
+    return lambda: bool(received)
+
+
 def _wait_for_action_server(
     process: subprocess.Popen[bytes], timeout: float = 60
 ) -> None:
@@ -173,17 +185,10 @@ def run() -> int:
             ["--interface", os.environ.get("RASA_INTERFACE", "0.0.0.0")]  # noqa: S104
         )
     )
-    stopping = False
-
-    def _request_stop(signum: int, _frame: object) -> None:
-        nonlocal stopping
-        stopping = True
-
-    signal.signal(signal.SIGINT, _request_stop)
-    signal.signal(signal.SIGTERM, _request_stop)
+    stopping = stop_requested()
     announced = False
     try:
-        while not stopping:
+        while not stopping():
             if actions.poll() is not None or rasa.poll() is not None:
                 print("a server stopped unexpectedly; shutting down", file=sys.stderr)
                 return 1

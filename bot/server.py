@@ -85,7 +85,7 @@ def build_app(
     import rasa.core.utils
     from rasa.core.utils import AvailableEndpoints
 
-    from bot import channels, settings, speed, staff, web
+    from bot import channels, conversation_store, settings, speed, staff, web
 
     check_secrets()
     enable_api, token, jwt_secret = api_settings()
@@ -113,6 +113,7 @@ def build_app(
         partial(rasa.core.run.load_agent_on_start, model, endpoints, None),
         "before_server_start",
     )
+    app.register_listener(conversation_store.guard_on_start, "before_server_start")
     app.register_listener(rasa.core.run.close_resources, "after_server_stop")
     workers = rasa.core.utils.number_of_sanic_workers(
         endpoints.lock_store if endpoints else None

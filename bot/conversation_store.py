@@ -1,0 +1,216 @@
+"""Rasa's SQL tracker store, made to ride out a database restart and say when it cannot.
+
+Rasa 3.6's `SQLTrackerStore` keeps pooled connections without checking them, so after the
+database restarts the first request on each stale connection fails; and a failure
+while reading the conversation propagates out of the message handler, where the REST
+channel answers `[]` (the patient sees nothing) and logs the patient's message. Here:
+
+- connections are checked before use (`pool_pre_ping`) and connecting gives up after
+  CONVERSATIONS_DB_CONNECT_TIMEOUT seconds, so service resumes by itself once the
+  database is back, without restarting any server;
+- a read or write that fails because the database is unreachable is retried for
+  TRACKER_DB_RETRY_SECONDS (default 5), which bridges a restart; a write is safe to
+  repeat because Rasa stores only the events the database does not have yet;
+- after that, `ConversationStoreUnavailableError` names the operation; `guard_agent` turns
+  it into a clear reply (utter_service_unavailable: try again or call the front desk,
+  the emergency number) and one error line in the log, with no patient text.
+
+endpoints (deploy/scaled/endpoints.yml):
+
+    tracker_store:
+      type: bot.conversation_store.ResilientSQLTrackerStore
+      dialect: postgresql
+      url: ${CONVERSATIONS_DB_HOST}
+      ...
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import time
+from collections.abc import Awaitable, Callable
+from functools import wraps
+from typing import Any, TypeVar
+
+import sqlalchemy as sa
+import sqlalchemy.exc
+from rasa.core.channels.channel import UserMessage
+from rasa.core.tracker_store import (
+    FailSafeTrackerStore,
+    SQLTrackerStore,
+    create_engine_kwargs,
+)
+from rasa.shared.core.trackers import DialogueStateTracker
+
+logger = logging.getLogger(__name__)
+
+UNAVAILABLE_RESPONSE = "utter_service_unavailable"
+FALLBACK_RESPONSE = "utter_refer_to_staff"
+T = TypeVar("T")
+
+
+class ConversationStoreUnavailableError(RuntimeError):
+    """The conversations database could not be reached for `operation`."""
+
+    def __init__(self, operation: str, reason: str) -> None:
+        super().__init__(f"conversation database unavailable ({operation}): {reason}")
+        self.operation = operation
+
+
+def _seconds(name: str, default: float) -> float:
+    try:
+        return max(0.0, float(os.environ.get(name, "") or default))
+    except ValueError:
+        return default
+
+
+def is_outage(error: BaseException) -> bool:
+    """Whether a database error means "cannot reach the database" (worth a retry)."""
+    if isinstance(error, sqlalchemy.exc.DBAPIError) and error.connection_invalidated:
+        return True
+    return isinstance(
+        error, (sqlalchemy.exc.OperationalError, sqlalchemy.exc.InterfaceError)
+    )
+
+
+def describe(error: BaseException) -> str:
+    """The driver's first line, without the SQL and its parameters (patient text)."""
+    original = getattr(error, "orig", None) or error
+    first_line = (str(original).strip().splitlines() or [""])[0]
+    return f"{type(original).__name__}: {first_line[:200]}"
+
+
+class ResilientSQLTrackerStore(SQLTrackerStore):
+    """SQLTrackerStore with checked connections, retries and a clear failure."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        """Open the store like Rasa, then swap in an engine that checks connections."""
+        super().__init__(*args, **kwargs)
+        engine: sa.engine.Engine = self.engine  # type: ignore[has-type]
+        url = engine.url
+        options = create_engine_kwargs(url)
+        if url.get_backend_name() == "postgresql":
+            connect_args = dict(options.pop("connect_args", {}))
+            connect_args.setdefault(
+                "connect_timeout", int(_seconds("CONVERSATIONS_DB_CONNECT_TIMEOUT", 5))
+            )
+            options["connect_args"] = connect_args
+        engine.dispose()
+        self.engine = sa.create_engine(url, pool_pre_ping=True, **options)
+        self.sessionmaker = sa.orm.session.sessionmaker(bind=self.engine)
+        self.retry_seconds = _seconds("TRACKER_DB_RETRY_SECONDS", 5.0)
+
+    async def _patiently(self, operation: str, call: Callable[[], Awaitable[T]]) -> T:
+        deadline = time.monotonic() + self.retry_seconds
+        pause = 0.2
+        while True:
+            try:
+                return await call()
+            except sqlalchemy.exc.DBAPIError as error:
+                if not is_outage(error):
+                    raise
+                reason = describe(error)
+            if time.monotonic() + pause > deadline:
+                raise ConversationStoreUnavailableError(operation, reason) from None
+            logger.warning(
+                "conversation database unavailable (%s), retrying: %s",
+                operation,
+                reason,
+            )
+            await asyncio.sleep(pause)
+            pause = min(2 * pause, 1.0)
+
+    async def retrieve(self, sender_id: str) -> DialogueStateTracker | None:
+        """Read the conversation, waiting out a short database outage."""
+        return await self._patiently(
+            "read", lambda: super(ResilientSQLTrackerStore, self).retrieve(sender_id)
+        )
+
+    async def retrieve_full_tracker(
+        self, conversation_id: str
+    ) -> DialogueStateTracker | None:
+        """Read all sessions of the conversation, waiting out a short outage."""
+        return await self._patiently(
+            "read",
+            lambda: super(ResilientSQLTrackerStore, self).retrieve_full_tracker(
+                conversation_id
+            ),
+        )
+
+    async def save(self, tracker: DialogueStateTracker) -> None:
+        """Store the new events, waiting out a short outage (safe to repeat)."""
+        await self._patiently(
+            "write", lambda: super(ResilientSQLTrackerStore, self).save(tracker)
+        )
+
+
+async def send_unavailable_notice(agent: Any, message: UserMessage) -> None:
+    """Tell the patient, through their own channel, that this message was not handled."""
+    tracker = DialogueStateTracker(message.sender_id or "unknown", agent.domain.slots)
+    channel = message.output_channel
+    response = None
+    for name in (UNAVAILABLE_RESPONSE, FALLBACK_RESPONSE):
+        response = await agent.nlg.generate(name, tracker, channel.name())
+        if response:
+            break
+    if response:
+        await channel.send_response(message.sender_id or "unknown", response)
+
+
+def _unwrap_fail_safe(agent: Any) -> None:
+    """Let the agent use our store directly instead of through Rasa's fail-safe.
+
+    Rasa wraps every tracker store in FailSafeTrackerStore: a failed read returns no
+    tracker (the conversation silently starts over) and a failed write goes to an
+    in-memory store nobody reads (the turn is silently lost), logging the error with
+    its SQL parameters, which hold the patient's words. With several servers on one
+    database that also makes their views of a conversation diverge. Our store fails
+    clearly instead, so it is used unwrapped.
+    """
+    store = agent.tracker_store
+    inner = getattr(store, "_tracker_store", None)
+    if isinstance(store, FailSafeTrackerStore) and isinstance(
+        inner, ResilientSQLTrackerStore
+    ):
+        agent.tracker_store = inner
+        if agent.processor is not None:
+            agent.processor.tracker_store = inner
+
+
+def guard_agent(agent: Any) -> None:
+    """Make `agent.handle_message` answer clearly when the conversations DB is down.
+
+    Rasa's channels call `app.ctx.agent.handle_message` for every message and Rasa
+    builds the agent itself, so the guard wraps that one method on the instance.
+    A failed read means nothing was answered: the patient gets the notice. A failed
+    final write means the reply has already gone out: the patient has their answer,
+    and the log says the turn was not stored.
+    """
+    handle = agent.handle_message
+    if getattr(handle, "guarded", False):
+        return
+    _unwrap_fail_safe(agent)
+
+    @wraps(handle)
+    async def guarded(message: UserMessage) -> Any:
+        try:
+            return await handle(message)
+        except ConversationStoreUnavailableError as error:
+            if error.operation == "write":
+                logger.error("reply sent but the turn was not stored: %s", error)
+                return None
+            logger.error("message not handled, patient told to retry: %s", error)
+            await send_unavailable_notice(agent, message)
+            return None
+
+    guarded.guarded = True  # type: ignore[attr-defined]
+    agent.handle_message = guarded
+
+
+async def guard_on_start(app: Any, _loop: Any) -> None:
+    """Sanic listener: guard the agent Rasa loaded (registered after the loader)."""
+    agent = getattr(app.ctx, "agent", None)
+    if agent is not None:
+        guard_agent(agent)
