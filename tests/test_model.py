@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 import yaml
 
+from bot.conversation_store import UNAVAILABLE_RESPONSE
 from bot.evaluation import (
     answer_report,
     intent_report,
@@ -71,7 +72,10 @@ def test_rasa_data_validate_has_no_warnings():
     result = rasa("data", "validate", "--fail-on-warnings")
     output = result.stdout + result.stderr
     assert result.returncode == 0, output
-    for expected in form_ask_warnings():
+    # The server sends utter_service_unavailable itself when the conversations database
+    # is down (bot/conversation_store.py): no story or rule can name it either.
+    server_sent = f"UserWarning: The utterance '{UNAVAILABLE_RESPONSE}' is not used"
+    for expected in {*form_ask_warnings(), server_sent}:
         output = output.replace(expected, "")
     assert "UserWarning" not in output, output
 
