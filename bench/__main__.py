@@ -23,7 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from bench import load, quality, report
-from bot.training import MODEL_FILE, ROOT
+from bot.training import MODEL_FILE, ROOT, train_command
 
 
 def training_seconds() -> float:
@@ -31,22 +31,7 @@ def training_seconds() -> float:
     with tempfile.TemporaryDirectory() as tmp:
         started = time.perf_counter()
         subprocess.run(
-            [
-                sys.executable,
-                "-m",
-                "bot.rasa_cli",
-                "train",
-                "--config",
-                "config.yml",
-                "--domain",
-                "domain.yml",
-                "--data",
-                "data",
-                "--out",
-                tmp,
-                "--fixed-model-name",
-                "bench",
-            ],
+            train_command(Path(tmp), "bench"),
             cwd=ROOT,
             env=load.quiet_env(RASA_CACHE_DIRECTORY=str(Path(tmp) / "cache")),
             check=True,

@@ -58,16 +58,9 @@ def model_is_current() -> bool:
     )
 
 
-def train(force: bool = False) -> bool:
-    """Train unless the model is current; True if it trained. Raises on failure."""
-    if not force and model_is_current():
-        print(f"model up to date: {MODEL_FILE.relative_to(ROOT)}")
-        return False
-    digest = inputs_hash()
-    MODELS_DIR.mkdir(parents=True, exist_ok=True)
-    print("training the Rasa model (inputs changed)...", flush=True)
-    started = time.perf_counter()
-    command = [
+def train_command(out: Path, name: str) -> list[str]:
+    """`rasa train` of the project's config, domain and data into `out/<name>.tar.gz`."""
+    return [
         sys.executable,
         "-m",
         "bot.rasa_cli",
@@ -79,10 +72,22 @@ def train(force: bool = False) -> bool:
         "--data",
         "data",
         "--out",
-        str(MODELS_DIR),
+        str(out),
         "--fixed-model-name",
-        MODEL_NAME,
+        name,
     ]
+
+
+def train(force: bool = False) -> bool:
+    """Train unless the model is current; True if it trained. Raises on failure."""
+    if not force and model_is_current():
+        print(f"model up to date: {MODEL_FILE.relative_to(ROOT)}")
+        return False
+    digest = inputs_hash()
+    MODELS_DIR.mkdir(parents=True, exist_ok=True)
+    print("training the Rasa model (inputs changed)...", flush=True)
+    started = time.perf_counter()
+    command = train_command(MODELS_DIR, MODEL_NAME)
     result = subprocess.run(command, cwd=ROOT, check=False)  # noqa: S603
     if result.returncode != 0 or not MODEL_FILE.exists():
         raise RuntimeError(f"rasa train failed (exit {result.returncode})")
