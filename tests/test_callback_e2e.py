@@ -11,7 +11,6 @@ import os
 import signal
 import sys
 
-import httpx
 import pytest
 from sqlalchemy import select
 
@@ -25,20 +24,11 @@ from bot.serve import (
     wait_until_ready,
 )
 from bot.training import model_is_current
+from tests.test_e2e import say
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 
 PHONE_TYPED = "(212) 555-0147"
-
-
-def say(base: str, sender: str, text: str) -> list[dict]:
-    response = httpx.post(
-        f"{base}/webhooks/rest/webhook",
-        json={"sender": sender, "message": text},
-        timeout=30,
-    )
-    response.raise_for_status()
-    return response.json()
 
 
 def answer(messages: list[dict]) -> tuple[str, str]:
