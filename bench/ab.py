@@ -18,6 +18,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import re
 import secrets
 import statistics
 import subprocess
@@ -49,9 +50,10 @@ def cpu_seconds(pid: int) -> float:
 
 
 def parse_variant(text: str) -> tuple[str, dict[str, str]]:
-    """`name:A=1,B=2` -> ("name", {"A": "1", "B": "2"})."""
+    """`name:A=1,B=2` -> ("name", {"A": "1", "B": "2"}); `A=x,y,B=2` keeps "x,y"."""
     name, _, settings = text.partition(":")
-    env = dict(item.split("=", 1) for item in settings.split(",") if "=" in item)
+    items = re.split(r",(?=[A-Za-z_][A-Za-z0-9_]*=)", settings)
+    env = dict(item.split("=", 1) for item in items if "=" in item)
     return name, env
 
 

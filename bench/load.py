@@ -78,12 +78,43 @@ def rss_mb(pid: int) -> float:
     return round(sum(rss for p, _, rss, _ in _processes() if p in members) / 1024, 1)
 
 
-def server_rss_mb(supervisor: subprocess.Popen[bytes], marker: str) -> float:
-    """Resident memory of the supervisor's server whose command line has `marker`."""
+def pss_mb(pid: int) -> float:
+    """Proportional resident memory (PSS) of a process and its descendants, in MB.
+
+    RSS counts a page shared by several processes (TensorFlow's library code in two
+    Sanic workers) once for each of them; PSS divides it among them, so the sum over
+    processes is what they occupy together.
+    """
+    total_kb = 0
+    for member in family(pid):
+        try:
+            rollup = Path(f"/proc/{member}/smaps_rollup").read_text()
+        except OSError:
+            continue
+        for line in rollup.splitlines():
+            if line.startswith("Pss:"):
+                total_kb += int(line.split()[1])
+    return round(total_kb / 1024, 1)
+
+
+def server_pid(supervisor: subprocess.Popen[bytes], marker: str) -> int | None:
+    """The supervisor's child server whose command line has `marker`."""
     for pid, parent, _, args in _processes():
         if parent == supervisor.pid and marker in args:
-            return rss_mb(pid)
-    return 0.0
+            return pid
+    return None
+
+
+def server_rss_mb(supervisor: subprocess.Popen[bytes], marker: str) -> float:
+    """Resident memory of the supervisor's server whose command line has `marker`."""
+    pid = server_pid(supervisor, marker)
+    return 0.0 if pid is None else rss_mb(pid)
+
+
+def server_pss_mb(supervisor: subprocess.Popen[bytes], marker: str) -> float:
+    """Proportional memory of the supervisor's server whose command line has `marker`."""
+    pid = server_pid(supervisor, marker)
+    return 0.0 if pid is None else pss_mb(pid)
 
 
 def run_loadgen(url: str, level: int, seconds: float, script: str) -> dict[str, Any]:
@@ -185,6 +216,8 @@ def bench_assistant(workers: str, label: str) -> dict[str, Any]:
                 "levels": results,
                 "rasa_server_mb": server_rss_mb(process, "bot.server"),
                 "action_server_mb": server_rss_mb(process, "actions"),
+                "rasa_server_pss_mb": server_pss_mb(process, "bot.server"),
+                "action_server_pss_mb": server_pss_mb(process, "actions"),
             }
 
 
@@ -223,6 +256,7 @@ def bench_stock() -> dict[str, Any]:
                 "cold_start_s": round(cold, 1),
                 "levels": results,
                 "rasa_server_mb": rss_mb(process.pid),
+                "rasa_server_pss_mb": pss_mb(process.pid),
             }
 
 

