@@ -334,3 +334,37 @@ def test_sparse_features_are_stacked_as_scipy_does(
         joined.combine_with_features(
             Features(scipy.sparse.coo_matrix((2, 2)), "sequence", "text", "c")
         )
+
+
+async def test_messages_are_admitted_in_turn(monkeypatch: pytest.MonkeyPatch) -> None:
+    import asyncio
+
+    from rasa.core.agent import Agent
+
+    started: list[int] = []
+    running, most = 0, 0
+
+    async def handle(_agent: object, message: int) -> int:
+        nonlocal running, most
+        started.append(message)
+        running += 1
+        most = max(most, running)
+        await asyncio.sleep(0.01)  # e.g. waiting for the action server
+        running -= 1
+        return message
+
+    monkeypatch.setattr(Agent, "handle_message", handle)
+    speed.admit_messages_in_turn(2)
+    agent = object.__new__(Agent)
+    replies = await asyncio.gather(*(agent.handle_message(n) for n in range(8)))
+    assert replies == list(range(8))
+    assert most == 2
+    assert started == list(range(8))  # first come, first served
+
+
+@pytest.mark.parametrize(("setting", "expected"), [("", 2), ("5", 5), ("0", 1), ("x", 2)])
+def test_messages_in_progress_setting(
+    setting: str, expected: int, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("MESSAGES_IN_PROGRESS", setting)
+    assert speed.messages_in_progress() == expected
