@@ -28,7 +28,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import os
 import time
 from collections.abc import Awaitable, Callable
 from functools import wraps
@@ -44,6 +43,8 @@ from rasa.core.tracker_store import (
 )
 from rasa.shared.core.trackers import DialogueStateTracker
 
+from bot import settings
+
 logger = logging.getLogger(__name__)
 
 UNAVAILABLE_RESPONSE = "utter_service_unavailable"
@@ -57,13 +58,6 @@ class ConversationStoreUnavailableError(RuntimeError):
     def __init__(self, operation: str, reason: str) -> None:
         super().__init__(f"conversation database unavailable ({operation}): {reason}")
         self.operation = operation
-
-
-def _seconds(name: str, default: float) -> float:
-    try:
-        return max(0.0, float(os.environ.get(name, "") or default))
-    except ValueError:
-        return default
 
 
 def is_outage(error: BaseException) -> bool:
@@ -93,14 +87,13 @@ class ResilientSQLTrackerStore(SQLTrackerStore):
         options = create_engine_kwargs(url)
         if url.get_backend_name() == "postgresql":
             connect_args = dict(options.pop("connect_args", {}))
-            connect_args.setdefault(
-                "connect_timeout", int(_seconds("CONVERSATIONS_DB_CONNECT_TIMEOUT", 5))
-            )
+            connect_timeout = settings.seconds("CONVERSATIONS_DB_CONNECT_TIMEOUT", 5)
+            connect_args.setdefault("connect_timeout", int(connect_timeout))
             options["connect_args"] = connect_args
         engine.dispose()
         self.engine = sa.create_engine(url, pool_pre_ping=True, **options)
         self.sessionmaker = sa.orm.session.sessionmaker(bind=self.engine)
-        self.retry_seconds = _seconds("TRACKER_DB_RETRY_SECONDS", 5.0)
+        self.retry_seconds = settings.seconds("TRACKER_DB_RETRY_SECONDS", 5.0)
 
     async def _patiently(self, operation: str, call: Callable[[], Awaitable[T]]) -> T:
         deadline = time.monotonic() + self.retry_seconds
