@@ -15,6 +15,10 @@ channel answers `[]` (the patient sees nothing) and logs the patient's message. 
   it into a clear reply (utter_service_unavailable: try again or call the front desk,
   the emergency number) and one error line in the log, with no patient text.
 
+`guard_agent` answers the same way when the conversation's lock cannot be taken (a
+LockError: the scaled profile's Redis lock store is down, bot/locks.py), and in both
+cases a red flag still gets its emergency guidance (`answer_unhandled`).
+
 endpoints (deploy/scaled/endpoints.yml):
 
     tracker_store:
@@ -28,7 +32,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import os
 import time
 from collections.abc import Awaitable, Callable
 from functools import wraps
@@ -37,17 +40,28 @@ from typing import Any, TypeVar
 import sqlalchemy as sa
 import sqlalchemy.exc
 from rasa.core.channels.channel import UserMessage
+from rasa.core.lock_store import LockError
 from rasa.core.tracker_store import (
     FailSafeTrackerStore,
     SQLTrackerStore,
     create_engine_kwargs,
 )
+from rasa.shared.core.events import UserUttered
 from rasa.shared.core.trackers import DialogueStateTracker
+
+from bot import settings
+from bot.nlu import RED_FLAG_INTENT, SELF_HARM_INTENT
 
 logger = logging.getLogger(__name__)
 
 UNAVAILABLE_RESPONSE = "utter_service_unavailable"
 FALLBACK_RESPONSE = "utter_refer_to_staff"
+#: The reply each emergency intent gets (data/rules/safety.yml), also when the message
+#: cannot be processed (answer_unhandled).
+EMERGENCY_RESPONSES = {
+    RED_FLAG_INTENT: "utter_emergency",
+    SELF_HARM_INTENT: "utter_crisis",
+}
 T = TypeVar("T")
 
 
@@ -57,13 +71,6 @@ class ConversationStoreUnavailableError(RuntimeError):
     def __init__(self, operation: str, reason: str) -> None:
         super().__init__(f"conversation database unavailable ({operation}): {reason}")
         self.operation = operation
-
-
-def _seconds(name: str, default: float) -> float:
-    try:
-        return max(0.0, float(os.environ.get(name, "") or default))
-    except ValueError:
-        return default
 
 
 def is_outage(error: BaseException) -> bool:
@@ -93,14 +100,13 @@ class ResilientSQLTrackerStore(SQLTrackerStore):
         options = create_engine_kwargs(url)
         if url.get_backend_name() == "postgresql":
             connect_args = dict(options.pop("connect_args", {}))
-            connect_args.setdefault(
-                "connect_timeout", int(_seconds("CONVERSATIONS_DB_CONNECT_TIMEOUT", 5))
-            )
+            connect_timeout = settings.seconds("CONVERSATIONS_DB_CONNECT_TIMEOUT", 5)
+            connect_args.setdefault("connect_timeout", int(connect_timeout))
             options["connect_args"] = connect_args
         engine.dispose()
         self.engine = sa.create_engine(url, pool_pre_ping=True, **options)
         self.sessionmaker = sa.orm.session.sessionmaker(bind=self.engine)
-        self.retry_seconds = _seconds("TRACKER_DB_RETRY_SECONDS", 5.0)
+        self.retry_seconds = settings.seconds("TRACKER_DB_RETRY_SECONDS", 5.0)
 
     async def _patiently(self, operation: str, call: Callable[[], Awaitable[T]]) -> T:
         deadline = time.monotonic() + self.retry_seconds
@@ -146,15 +152,42 @@ class ResilientSQLTrackerStore(SQLTrackerStore):
         )
 
 
-async def send_unavailable_notice(agent: Any, message: UserMessage) -> None:
-    """Tell the patient, through their own channel, that this message was not handled."""
+async def answer_unhandled(
+    agent: Any, message: UserMessage, reason: BaseException
+) -> None:
+    """Answer a message that could not be processed, and log why in one line.
+
+    A red flag still gets its emergency guidance: the NLU pipeline decides red flags
+    (bot.nlu.RedFlagDetector) and needs neither the conversation nor its lock. Any other
+    message gets utter_service_unavailable (try again, the front desk, the emergency
+    number). The message is not stored: it was not processed. The log line names the
+    failure, never the message.
+    """
     tracker = DialogueStateTracker(message.sender_id or "unknown", agent.domain.slots)
+    names = [UNAVAILABLE_RESPONSE, FALLBACK_RESPONSE]
+    try:
+        parsed = await agent.processor.parse_message(message)
+    except Exception as error:  # the notice, with the emergency number, still goes out
+        # The type only: an NLU error's text could quote the message.
+        logger.warning("red flag check failed: %s", type(error).__name__)
+    else:
+        intent = parsed.get("intent") or {}
+        tracker.update(
+            UserUttered(message.text, intent, parsed.get("entities"), parsed)
+        )
+        if intent.get("name") in EMERGENCY_RESPONSES:
+            names.insert(0, EMERGENCY_RESPONSES[intent["name"]])
     channel = message.output_channel
-    response = None
-    for name in (UNAVAILABLE_RESPONSE, FALLBACK_RESPONSE):
+    for name in names:
         response = await agent.nlg.generate(name, tracker, channel.name())
         if response:
             break
+    outcome = (
+        "emergency guidance sent"
+        if name in EMERGENCY_RESPONSES.values()
+        else "patient told to retry"
+    )
+    logger.error("message not handled, %s: %s", outcome, reason)
     if response:
         await channel.send_response(message.sender_id or "unknown", response)
 
@@ -180,13 +213,14 @@ def _unwrap_fail_safe(agent: Any) -> None:
 
 
 def guard_agent(agent: Any) -> None:
-    """Make `agent.handle_message` answer clearly when the conversations DB is down.
+    """Make `agent.handle_message` answer clearly when the database or lock store fails.
 
     Rasa's channels call `app.ctx.agent.handle_message` for every message and Rasa
     builds the agent itself, so the guard wraps that one method on the instance.
-    A failed read means nothing was answered: the patient gets the notice. A failed
-    final write means the reply has already gone out: the patient has their answer,
-    and the log says the turn was not stored.
+    A failed read, or a lock that could not be taken, means nothing was processed or
+    answered: the patient gets the notice (or the emergency guidance, answer_unhandled).
+    A failed final write means the reply has already gone out: the patient has their
+    answer, and the log says the turn was not stored.
     """
     handle = agent.handle_message
     if getattr(handle, "guarded", False):
@@ -201,9 +235,10 @@ def guard_agent(agent: Any) -> None:
             if error.operation == "write":
                 logger.error("reply sent but the turn was not stored: %s", error)
                 return None
-            logger.error("message not handled, patient told to retry: %s", error)
-            await send_unavailable_notice(agent, message)
-            return None
+            await answer_unhandled(agent, message, error)
+        except LockError as error:
+            await answer_unhandled(agent, message, error)
+        return None
 
     guarded.guarded = True  # type: ignore[attr-defined]
     agent.handle_message = guarded

@@ -78,6 +78,14 @@ def max_socket_bytes() -> int:
     return max(64 * 1024, 16 * max_message_chars())
 
 
+def seconds(name: str, default: float) -> float:
+    """A duration in seconds from the environment (the default if unset or not a number)."""
+    try:
+        return max(0.0, float(_env(name, str(default))))
+    except ValueError:
+        return default
+
+
 def action_timeout() -> float:
     """Seconds the Rasa server waits for the action server before apologising."""
     try:

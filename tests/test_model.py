@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from bot.conversation_store import UNAVAILABLE_RESPONSE
+from bot.conversation_store import EMERGENCY_RESPONSES, UNAVAILABLE_RESPONSE
 from bot.evaluation import (
     answer_report,
     intent_report,
@@ -78,6 +78,19 @@ def test_rasa_data_validate_has_no_warnings():
     for expected in {*form_ask_warnings(), server_sent}:
         output = output.replace(expected, "")
     assert "UserWarning" not in output, output
+
+
+def test_an_unprocessed_red_flag_gets_the_reply_the_safety_rules_give():
+    """When a message cannot be processed (database or lock store down) the server still
+    sends the emergency reply itself (bot/conversation_store.py): the same one."""
+    rules = yaml.safe_load((ROOT / "data" / "rules" / "safety.yml").read_text())
+    replies = {}
+    for rule in rules["rules"]:
+        if "condition" in rule:
+            continue
+        steps = rule["steps"]
+        replies[steps[0]["intent"]] = steps[1]["action"]
+    assert replies == EMERGENCY_RESPONSES
 
 
 def test_conversations(model, tmp_path):

@@ -22,11 +22,11 @@ from typing import Any
 import httpx
 import pytest
 
-from bench.scaled import audit, build_knowledge, profile_environment
+from bench.scaled import audit, profile_environment
 from bot import scaled
 from bot.serve import free_port
 
-from .conftest import require_model
+from .conftest import running_profile
 
 pytestmark = [pytest.mark.scaled, pytest.mark.e2e, pytest.mark.slow]
 
@@ -111,18 +111,12 @@ def server(
     tmp_path_factory: pytest.TempPathFactory,
 ) -> Iterator[tuple[scaled.Cluster, Path]]:
     """One Rasa server on the private cluster; knowledge stays on the shared server."""
-    require_model()
     env = profile_environment(private_pg.url)
     env.update(KNOWLEDGE_DB_URL=profile_db, TRACKER_DB_RETRY_SECONDS=str(RETRY_SECONDS))
     env["LOG_LEVEL"] = "INFO"
-    build_knowledge(env)
     log = tmp_path_factory.mktemp("fault") / "server.log"
-    with log.open("wb") as output:
-        cluster = scaled.start(servers=1, env=env, output=output)
-        try:
-            yield cluster, log
-        finally:
-            cluster.stop()
+    with running_profile(env, log) as cluster:
+        yield cluster, log
 
 
 def say(url: str, sender: str, text: str) -> list[dict[str, Any]]:

@@ -18,7 +18,9 @@ import pytest
 import redis
 from rasa.core.lock_store import LockError, LockStore, RedisLockStore
 
-from bot.locks import AtomicRedisLockStore
+from bot.locks import AtomicRedisLockStore, LockStoreUnavailableError
+
+from .conftest import PrivateRedis
 
 pytestmark = pytest.mark.scaled
 
@@ -126,6 +128,56 @@ async def test_redis_down_is_a_clear_lock_error() -> None:
     with pytest.raises(LockError, match="lock store unavailable"):
         async with store.lock("anyone"):
             pass
+
+
+async def test_a_ticket_issued_after_its_server_gave_up_does_not_hold_the_conversation(
+    private_redis: PrivateRedis, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Redis hangs while a ticket is issued: the server gives up after the timeout, but
+    Redis runs the issue when it wakes up. That ticket is released at the server's next
+    step instead of holding the conversation for its whole lifetime."""
+    monkeypatch.setenv("REDIS_SOCKET_TIMEOUT", "0.3")
+    store = AtomicRedisLockStore(url=private_redis.url, poll_seconds=0.005)
+    conversation = f"hung-{uuid.uuid4().hex}"
+    async with store.lock(conversation, 30):  # the connection is open and in use
+        pass
+    private_redis.pause()
+    try:
+        started = time.monotonic()
+        with pytest.raises(LockStoreUnavailableError, match="Timeout"):
+            async with store.lock(conversation, 30):
+                pass
+        assert time.monotonic() - started < 3
+    finally:
+        private_redis.resume()
+    time.sleep(0.2)
+    stray = store.get_lock(conversation)
+    assert stray is not None and len(stray.tickets) == 1  # Redis ran the late issue
+
+    async def next_message() -> float:
+        started = time.monotonic()
+        async with store.lock(conversation, 30):
+            return time.monotonic() - started
+
+    assert await asyncio.wait_for(next_message(), timeout=10) < 1
+    assert store.get_lock(conversation) is None
+    assert not store.red.keys(f"*{conversation}*:claim:*")  # claims go with tickets
+    store.delete_lock(conversation)
+
+
+def test_an_issue_that_runs_after_its_release_issues_nothing() -> None:
+    """The other order: the server's release reaches Redis before the late issue."""
+    store = atomic_store()
+    conversation = f"late-issue-{uuid.uuid4().hex}"
+    tag = uuid.uuid4().hex
+    tickets, expiries, claim = store._release_keys(conversation, tag)
+    store._release(keys=[tickets, expiries, claim], args=[10_000])
+    counter = f"{tickets}:n"
+    late = store._issue(keys=[tickets, expiries, counter, claim], args=[10_000, 0])
+    assert late == -1
+    assert store.get_lock(conversation) is None
+    store.delete_lock(conversation)
+    store.red.delete(claim)
 
 
 def test_key_prefix_must_be_alphanumeric() -> None:
