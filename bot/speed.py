@@ -32,11 +32,11 @@ docs/benchmarks.md ("What made it faster").
 - `dietcall`: DIET's prediction step is a `tf.function` with a fixed input signature, so
   it has exactly one concrete function; calling that directly skips TensorFlow's
   per-call dispatch (matching the inputs against the signature, looking up the trace).
-- `admission`: at most MESSAGES_IN_PROGRESS messages (default 2) are worked on at once;
+- `admission`: at most MESSAGES_IN_PROGRESS messages (default 3) are worked on at once;
   the others wait their turn, first come first served. Rasa starts every message the
   moment it arrives, so under load each message's steps take turns with those of every
   other message on the one event loop, and a knowledge answer, which waits for the
-  action server half-way, queues twice. Two at a time still lets one message use the CPU
+  action server half-way, queues twice. Three at a time still let one message use the CPU
   while another waits for the action server.
 """
 
@@ -311,10 +311,10 @@ def call_concrete_prediction_steps() -> None:
 def messages_in_progress() -> int:
     """MESSAGES_IN_PROGRESS: how many messages one server works on at once (>= 1)."""
     try:
-        return max(1, int(os.environ.get("MESSAGES_IN_PROGRESS", "2")))
+        return max(1, int(os.environ.get("MESSAGES_IN_PROGRESS", "3")))
     except ValueError:
-        logger.warning("MESSAGES_IN_PROGRESS is not a number; using 2")
-        return 2
+        logger.warning("MESSAGES_IN_PROGRESS is not a number; using 3")
+        return 3
 
 
 def admit_messages_in_turn(limit: int) -> None:

@@ -362,7 +362,7 @@ async def test_messages_are_admitted_in_turn(monkeypatch: pytest.MonkeyPatch) ->
     assert started == list(range(8))  # first come, first served
 
 
-@pytest.mark.parametrize(("setting", "expected"), [("", 2), ("5", 5), ("0", 1), ("x", 2)])
+@pytest.mark.parametrize(("setting", "expected"), [("", 3), ("5", 5), ("0", 1), ("x", 3)])
 def test_messages_in_progress_setting(
     setting: str, expected: int, monkeypatch: pytest.MonkeyPatch
 ) -> None:
