@@ -6,7 +6,9 @@ concurrent conversations. The assistant runs as `python -m bot run` does (Rasa s
 action server, the default SQL tracker store on SQLite, a fresh database file), once with
 one Sanic worker (the default) and once with two (SANIC_WORKERS=2, file lock store). The
 stock bot is trained by the bench with `rasa init` in a temporary folder and served with
-`rasa run` (its own defaults: in-memory tracker store). Writes bench/out/load.json and
+`rasa run` (its own defaults: in-memory tracker store). The three are served side by side
+and loaded in turn at each level, so a drift in the machine's speed during the run (seen
+here: a third) touches them alike. Writes bench/out/load.json and
 docs/load-latency.png, and prints the tables.
 """
 
@@ -21,7 +23,8 @@ import tempfile
 import time
 import urllib.request
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -33,6 +36,7 @@ SECONDS = float(os.environ.get("BENCH_SECONDS", "15"))
 WARMUP_SECONDS = 6.0
 OUT = ROOT / "bench" / "out"
 PROFILES = {"assistant": "1", "assistant, 2 workers": "2"}  # name -> SANIC_WORKERS
+STOCK = "stock rasa init"
 
 
 def quiet_env(**extra: str) -> dict[str, str]:
@@ -141,16 +145,10 @@ def run_loadgen(url: str, level: int, seconds: float, script: str) -> dict[str, 
     return dict(json.loads(done.stdout.strip().splitlines()[-1]))
 
 
-def load(url: str, script: str, label: str) -> list[dict[str, Any]]:
-    """A warm-up (not counted), then each level in turn."""
-    # TensorFlow traces DIET/TED once per new input shape and Python fills its caches on
-    # the first messages: a few seconds of unrecorded load, the same for every bot.
+def warm_up(url: str, script: str) -> None:
+    """A few seconds of unrecorded load: TensorFlow traces its functions for the new
+    input shapes and Python fills its caches on the first messages, for every bot."""
     run_loadgen(url, 8, WARMUP_SECONDS, script)
-    results = []
-    for level in LEVELS:
-        results.append(run_loadgen(url, level, SECONDS, script))
-        print(f"  {label:22} c={level:<3} {json.dumps(results[-1])}", flush=True)
-    return results
 
 
 def first_answer(port: int, message: str) -> bool:
@@ -195,30 +193,33 @@ def stock_command(model: str, port: int) -> list[str]:
     ]
 
 
-def bench_assistant(workers: str, label: str) -> dict[str, Any]:
+@dataclass
+class Bot:
+    """A served bot of the run: how to reach it, and what was measured so far."""
+
+    label: str
+    url: str
+    script: str
+    process: subprocess.Popen[bytes]
+    figures: dict[str, Any]
+
+
+def serve_assistant(stack: ExitStack, tmp: Path, workers: str, label: str) -> Bot:
+    """Start the assistant as `python -m bot run` does, with its own database."""
     port, actions = free_port(), free_port()
-    with tempfile.TemporaryDirectory() as tmp:
-        env = quiet_env(
-            RASA_PORT=str(port),
-            ACTION_PORT=str(actions),
-            ACTION_ENDPOINT_URL=f"http://127.0.0.1:{actions}/webhook",
-            RASA_INTERFACE="127.0.0.1",
-            CONVERSATIONS_DB=str(Path(tmp) / "conversations.db"),
-            LOCK_DIR=str(Path(tmp) / "locks"),
-            SANIC_WORKERS=workers,
-        )
-        command = [sys.executable, "-m", "bot", "run"]
-        with serving(command, ROOT, env, port, "hi") as (process, cold):
-            results = load(f"http://127.0.0.1:{port}", "clinic", label)
-            return {
-                "workers": int(workers),
-                "cold_start_s": round(cold, 1),
-                "levels": results,
-                "rasa_server_mb": server_rss_mb(process, "bot.server"),
-                "action_server_mb": server_rss_mb(process, "actions"),
-                "rasa_server_pss_mb": server_pss_mb(process, "bot.server"),
-                "action_server_pss_mb": server_pss_mb(process, "actions"),
-            }
+    env = quiet_env(
+        RASA_PORT=str(port),
+        ACTION_PORT=str(actions),
+        ACTION_ENDPOINT_URL=f"http://127.0.0.1:{actions}/webhook",
+        RASA_INTERFACE="127.0.0.1",
+        CONVERSATIONS_DB=str(tmp / f"conversations-{workers}.db"),
+        LOCK_DIR=str(tmp / f"locks-{workers}"),
+        SANIC_WORKERS=workers,
+    )
+    command = [sys.executable, "-m", "bot", "run"]
+    process, cold = stack.enter_context(serving(command, ROOT, env, port, "hi"))
+    figures = {"workers": int(workers), "cold_start_s": round(cold, 1)}
+    return Bot(label, f"http://127.0.0.1:{port}", "clinic", process, figures)
 
 
 def train_stock(folder: Path) -> float:
@@ -243,21 +244,28 @@ def train_stock(folder: Path) -> float:
     return time.perf_counter() - started
 
 
-def bench_stock() -> dict[str, Any]:
-    with tempfile.TemporaryDirectory() as tmp:
-        folder = Path(tmp) / "stock"
-        training = train_stock(folder)
-        port = free_port()
-        command = stock_command(str(folder / "models"), port)
-        with serving(command, folder, quiet_env(), port, "hello") as (process, cold):
-            results = load(f"http://127.0.0.1:{port}", "stock", "stock rasa init")
-            return {
-                "training_s": round(training, 1),
-                "cold_start_s": round(cold, 1),
-                "levels": results,
-                "rasa_server_mb": rss_mb(process.pid),
-                "rasa_server_pss_mb": pss_mb(process.pid),
-            }
+def serve_stock(stack: ExitStack, tmp: Path) -> Bot:
+    """Train a stock `rasa init` bot in `tmp` and serve it with `rasa run`."""
+    folder = tmp / "stock"
+    training = train_stock(folder)
+    port = free_port()
+    command = stock_command(str(folder / "models"), port)
+    process, cold = stack.enter_context(
+        serving(command, folder, quiet_env(), port, "hello")
+    )
+    figures = {"training_s": round(training, 1), "cold_start_s": round(cold, 1)}
+    return Bot(STOCK, f"http://127.0.0.1:{port}", "stock", process, figures)
+
+
+def record_memory(bot: Bot) -> None:
+    """Resident and proportional memory of the bot's servers, after the load."""
+    if bot.script == "stock":
+        bot.figures["rasa_server_mb"] = rss_mb(bot.process.pid)
+        bot.figures["rasa_server_pss_mb"] = pss_mb(bot.process.pid)
+        return
+    for server, marker in (("rasa_server", "bot.server"), ("action_server", "actions")):
+        bot.figures[f"{server}_mb"] = server_rss_mb(bot.process, marker)
+        bot.figures[f"{server}_pss_mb"] = server_pss_mb(bot.process, marker)
 
 
 def plot(runs: dict[str, dict[str, Any]], path: Path) -> None:
@@ -295,15 +303,29 @@ def plot(runs: dict[str, dict[str, Any]], path: Path) -> None:
 
 
 def measure() -> dict[str, dict[str, Any]]:
-    """Every profile of the assistant, then the stock bot; figures by name."""
-    runs = {label: bench_assistant(w, label) for label, w in PROFILES.items()}
-    runs["stock rasa init"] = bench_stock()
-    return runs
+    """Every profile of the assistant and the stock bot, served side by side and
+    loaded in turn at each level, so a change in the machine's speed during the run
+    touches them all alike; figures by name."""
+    with tempfile.TemporaryDirectory() as folder, ExitStack() as stack:
+        tmp = Path(folder)
+        bots = [serve_assistant(stack, tmp, w, label) for label, w in PROFILES.items()]
+        bots.append(serve_stock(stack, tmp))  # one at a time: cold starts not shared
+        for bot in bots:
+            warm_up(bot.url, bot.script)
+            bot.figures["levels"] = []
+        for level in LEVELS:
+            for bot in bots:
+                result = run_loadgen(bot.url, level, SECONDS, bot.script)
+                bot.figures["levels"].append(result)
+                print(f"  {bot.label:22} c={level:<3} {json.dumps(result)}", flush=True)
+        for bot in bots:
+            record_memory(bot)
+        return {bot.label: bot.figures for bot in bots}
 
 
 def table(runs: dict[str, dict[str, Any]]) -> list[str]:
     """Markdown rows: each assistant profile at each level, with ratios to stock."""
-    stock = runs["stock rasa init"]["levels"]
+    stock = runs[STOCK]["levels"]
     lines = [
         "| bot | concurrent | msg/s | ratio to stock | p50 ms | p95 ms | p99 ms | errors "
         "| empty |",

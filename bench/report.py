@@ -9,9 +9,10 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+from bench.load import STOCK
+
 START = "<!-- make bench: generated from here -->"
 END = "<!-- make bench: generated until here -->"
-STOCK = "stock rasa init"
 
 
 def _share(text: str) -> float:
