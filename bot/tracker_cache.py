@@ -41,9 +41,17 @@ class _Entry:
 
 
 def _last_id_query(store: Any) -> Any:
-    """`max(id)` of one conversation's events (served by the sender_id index)."""
-    table = store.SQLEvent.__table__
-    return sa.text(f"SELECT max(id) FROM {table.name} WHERE sender_id = :sender_id")  # noqa: S608 (table name from the model)
+    """`max(id)` of one conversation's events (served by the sender_id index).
+
+    Built once per store: it runs on every retrieve and save.
+    """
+    query = store.__dict__.get("_clinic_last_id_query")
+    if query is None:
+        table = store.SQLEvent.__table__
+        query = store.__dict__["_clinic_last_id_query"] = sa.text(
+            f"SELECT max(id) FROM {table.name} WHERE sender_id = :sender_id"  # noqa: S608 (table name from the model)
+        )
+    return query
 
 
 def _last_event_id(store: Any, connection: Any, sender_id: str) -> int | None:

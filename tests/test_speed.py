@@ -27,13 +27,18 @@ responses:
 )
 
 
-@pytest.fixture()
-def cached(monkeypatch: pytest.MonkeyPatch) -> None:
-    """The tracker cache, installed for one test only."""
+def install_cache(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Install the tracker cache; monkeypatch undoes it after the test."""
     for name in ("retrieve", "save"):
         monkeypatch.setattr(SQLTrackerStore, name, getattr(SQLTrackerStore, name))
     monkeypatch.setattr(SQLTrackerStore, "_clinic_cached", False, raising=False)
     tracker_cache.install()
+
+
+@pytest.fixture()
+def cached(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The tracker cache, installed for one test only."""
+    install_cache(monkeypatch)
 
 
 def make_store(path: Path) -> SQLTrackerStore:
@@ -218,10 +223,7 @@ async def test_the_quick_save_stores_what_rasas_save_stores(
 
     monkeypatch.setattr(time, "time", lambda: 1_700_000_000.0)  # equal timestamps
     await converse(make_store(tmp_path / "rasa.db"))
-    for name in ("retrieve", "save"):
-        monkeypatch.setattr(SQLTrackerStore, name, getattr(SQLTrackerStore, name))
-    monkeypatch.setattr(SQLTrackerStore, "_clinic_cached", False, raising=False)
-    tracker_cache.install()
+    install_cache(monkeypatch)
     quick = 0
     insert = tracker_cache._insert_new_events
 
