@@ -147,6 +147,60 @@ def test_action_results_are_still_validated(monkeypatch: pytest.MonkeyPatch) -> 
         action._validate_action_result({"events": "not a list"})
 
 
+EVENT_CASES = [
+    {"event": "slot", "name": "answer_outcome", "value": "knowledge"},
+    {"event": "slot", "name": "answer_outcome", "value": None, "timestamp": 1.5},
+    {"event": "slot", "name": "answer_outcome"},  # no value
+    {"event": "slot", "name": 3, "value": 1},
+    {"event": "slot", "name": "x", "value": 1, "timestamp": "noon"},
+    {"event": "slot", "name": "x", "value": 1, "metadata": []},
+    {"event": "action", "name": "utter_greet", "policy": None, "confidence": 0.9},
+    {"event": "action", "name": 5},
+    {"event": "user", "text": "hi", "parse_data": {"intent": {"name": "greet"}}},
+    {"event": "user", "text": "hi", "parse_data": {"entities": [{"entity": "x"}]}},
+    {"event": "user", "text": "hi", "parse_data": {"response_selector": {}}},
+    {"event": "entities", "entities": [{"entity": "body_area", "value": "knee"}]},
+    {"event": "entities"},
+    {"event": "bot", "text": "hello"},
+    {"event": "active_loop", "name": "callback_form"},
+    {"event": "followup", "name": "action_answer"},
+    {"event": "session_started"},
+    {"event": "no_such_event"},
+    {"event": None},
+    {"event": ["slot"], "name": "x", "value": 1},
+    {"name": "answer_outcome", "value": 1},
+    "slot",
+    [],
+]
+
+
+@pytest.mark.parametrize("event", EVENT_CASES)
+def test_action_results_are_judged_as_rasas_schema_judges_them(
+    event: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from jsonschema import ValidationError, validators
+    from rasa.core.actions.action import RemoteAction
+
+    monkeypatch.setattr(
+        RemoteAction, "_validate_action_result", RemoteAction._validate_action_result
+    )
+    schema = RemoteAction.action_response_format_spec()
+    rasa = validators.validator_for(schema)(schema)
+    speed.validate_action_results_once()
+    action = RemoteAction("action_answer", None)
+    ok = {"event": "slot", "name": "a", "value": 1}
+    for result in (
+        {"events": [event], "responses": []},
+        {"events": [ok, event, ok]},
+        {"events": [event], "responses": [{"text": "hi"}, "not an object"]},
+    ):
+        try:
+            judged = action._validate_action_result(result)
+        except ValidationError:
+            judged = False
+        assert judged == rasa.is_valid(result)
+
+
 def test_subclass_walk_is_remembered(monkeypatch: pytest.MonkeyPatch) -> None:
     import rasa.shared.utils.common as common
     from rasa.shared.core.events import Event
@@ -311,6 +365,80 @@ def test_the_model_measures_change_no_prediction(
     assert [type(step).__name__ for step in steps] == ["Function", "ConcreteFunction"]
 
 
+@pytest.mark.slow
+def test_rule_matching_measure_changes_no_prediction(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The policies predict the same at every turn of the conversation tests, one by
+    one and all of them run together as one long conversation (longer than any rule)."""
+    from rasa.core.policies.rule_policy import RulePolicy
+    from rasa.core.training import load_data
+    from rasa.engine import loader
+    from rasa.engine.storage.local_model_storage import LocalModelStorage
+    from rasa.shared.core.trackers import DialogueStateTracker
+
+    from bot.training import MODEL_FILE, ROOT, model_is_current
+
+    if not model_is_current():
+        pytest.fail("the trained model is missing or stale: run `make model`")
+    metadata, runner = loader.load_predict_graph_runner(
+        tmp_path, MODEL_FILE, LocalModelStorage, speed.sequential_graph_runner()
+    )
+    domain = metadata.domain
+    conversations = [
+        list(tracker.events)
+        for path in sorted((ROOT / "tests" / "conversations").glob("*.yml"))
+        for tracker in load_data(str(path), domain, augmentation_factor=0)
+    ]
+    conversations.append([event for events in conversations for event in events])
+
+    def predictions() -> list[tuple[str | None, list[float]]]:
+        found = []
+        for events in conversations:
+            for end, event in enumerate(events):
+                if end and isinstance(event, ActionExecuted):
+                    tracker = DialogueStateTracker.from_events(
+                        "p1", events[:end], slots=domain.slots
+                    )
+                    prediction = runner.run(
+                        inputs={"__tracker__": tracker},
+                        targets=[metadata.core_target],
+                    )[metadata.core_target]
+                    found.append((prediction.policy_name, prediction.probabilities))
+        return found
+
+    expected = predictions()
+    for name in ("_get_possible_keys", "_rule_key_to_state"):
+        monkeypatch.setattr(RulePolicy, name, RulePolicy.__dict__[name])
+    original = RulePolicy._get_possible_keys
+    speed.parse_each_rule_once()
+    assert predictions() == expected
+    assert len(expected) > 300  # the long conversation ran (315 events)
+
+    # The rules a state history admits, compared directly: every turn of the long
+    # conversation, and histories shuffled together from its states.
+    policy = next(
+        node._component
+        for node in runner._instantiated_nodes.values()
+        if isinstance(getattr(node, "_component", None), RulePolicy)
+    )
+    long_one = DialogueStateTracker.from_events(
+        "p1", conversations[-1], slots=domain.slots
+    )
+    states = policy._prediction_states(long_one, domain)
+    random = __import__("random").Random(5)
+    histories = [states[:end] for end in range(1, len(states) + 1)]
+    histories += [random.sample(states, random.randint(1, 8)) for _ in range(300)]
+    for lookup in (
+        policy.lookup["rules"],
+        policy.lookup["rules_for_loop_unhappy_path"],
+    ):
+        for history in histories:
+            assert policy._get_possible_keys(lookup, history) == original(
+                policy, lookup, history
+            )
+
+
 def test_sparse_features_are_stacked_as_scipy_does(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
@@ -364,7 +492,9 @@ async def test_messages_are_admitted_in_turn(monkeypatch: pytest.MonkeyPatch) ->
     assert started == list(range(8))  # first come, first served
 
 
-@pytest.mark.parametrize(("setting", "expected"), [("", 3), ("5", 5), ("0", 1), ("x", 3)])
+@pytest.mark.parametrize(
+    ("setting", "expected"), [("", 3), ("5", 5), ("0", 1), ("x", 3)]
+)
 def test_messages_in_progress_setting(
     setting: str, expected: int, monkeypatch: pytest.MonkeyPatch
 ) -> None:
