@@ -362,7 +362,7 @@ def test_the_model_measures_change_no_prediction(
     speed.stack_sparse_features_directly()
     speed.call_concrete_prediction_steps()
     assert outputs(speed.sequential_graph_runner(), tmp_path / "fast") == expected
-    assert [type(step).__name__ for step in steps] == ["Function", "ConcreteFunction"]
+    assert [type(step).__name__ for step in steps] == ["Function", "FlatPredictionStep"]
 
 
 @pytest.mark.slow
@@ -437,6 +437,46 @@ def test_rule_matching_measure_changes_no_prediction(
             assert policy._get_possible_keys(lookup, history) == original(
                 policy, lookup, history
             )
+
+
+def test_rules_naming_no_action_are_always_compared(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Rules whose last turn names no action (a conversation start, an action text, a
+    "should not be set") are not grouped away; every rule shape is judged as Rasa does."""
+    import itertools
+    import json
+    import random
+
+    from rasa.core.policies.rule_policy import SHOULD_NOT_BE_SET, RulePolicy
+
+    for name in ("_get_possible_keys", "_rule_key_to_state"):
+        monkeypatch.setattr(RulePolicy, name, RulePolicy.__dict__[name])
+    original = RulePolicy._get_possible_keys
+    turns = [
+        {},  # a conversation start
+        {"prev_action": {"action_name": "action_listen"}, "user": {"intent": "greet"}},
+        {"prev_action": {"action_name": "action_listen"}, "user": {"intent": "bye"}},
+        {"prev_action": {"action_name": "utter_greet"}},
+        {"prev_action": {"action_text": "hello"}},
+        {"prev_action": {"action_name": SHOULD_NOT_BE_SET}},
+        {"prev_action": {"action_name": "utter_greet"}, "slots": {"a": (1.0,)}},
+    ]
+    rules = {
+        json.dumps(list(states)): "action"
+        for length in (1, 2, 3)
+        for states in itertools.product(turns, repeat=length)
+    }
+    policy = object.__new__(RulePolicy)
+    speed.parse_each_rule_once()
+    assert speed.index_rules(rules, json.loads).unindexed  # the shapes are there
+    conversation_turns = [turn for turn in turns[1:] if "prev_action" in turn]
+    chosen = random.Random(11)
+    for _ in range(300):
+        history = [turns[0]] + chosen.choices(conversation_turns, k=chosen.randint(0, 4))
+        assert policy._get_possible_keys(rules, history) == original(
+            policy, rules, history
+        )
 
 
 def test_sparse_features_are_stacked_as_scipy_does(
