@@ -20,6 +20,7 @@ import sys
 import time
 import uuid
 from collections.abc import Iterator
+from typing import Any
 
 import httpx
 
@@ -113,9 +114,30 @@ async def conversation(
             results["errors"] += 1
 
 
+def summary(
+    concurrency: int, wall: float, latencies: list[float], errors: int, empty: int
+) -> dict[str, Any]:
+    """The figures of a run (or of runs merged): rate, percentiles, failures."""
+    return {
+        "concurrency": concurrency,
+        "messages": len(latencies),
+        "seconds": round(wall, 2),
+        "messages_per_second": round(len(latencies) / wall, 2),
+        "p50_ms": round(1000 * statistics.median(latencies), 1) if latencies else None,
+        "p95_ms": round(1000 * percentile(latencies, 0.95), 1) if latencies else None,
+        "p99_ms": round(1000 * percentile(latencies, 0.99), 1) if latencies else None,
+        "errors": errors,
+        "empty_replies": empty,
+    }
+
+
 async def run(
-    url: str, concurrency: int, seconds: float, scripts: list[list[str]]
-) -> dict:
+    url: str,
+    concurrency: int,
+    seconds: float,
+    scripts: list[list[str]],
+    keep_latencies: bool = False,
+) -> dict[str, Any]:
     results: dict = {"latencies": [], "errors": 0, "empty": 0}
     limits = httpx.Limits(
         max_connections=concurrency, max_keepalive_connections=concurrency
@@ -131,17 +153,10 @@ async def run(
         )
         wall = time.monotonic() - started
     latencies = results["latencies"]
-    return {
-        "concurrency": concurrency,
-        "messages": len(latencies),
-        "seconds": round(wall, 2),
-        "messages_per_second": round(len(latencies) / wall, 2),
-        "p50_ms": round(1000 * statistics.median(latencies), 1) if latencies else None,
-        "p95_ms": round(1000 * percentile(latencies, 0.95), 1) if latencies else None,
-        "p99_ms": round(1000 * percentile(latencies, 0.99), 1) if latencies else None,
-        "errors": results["errors"],
-        "empty_replies": results["empty"],
-    }
+    found = summary(concurrency, wall, latencies, results["errors"], results["empty"])
+    if keep_latencies:
+        found["latencies"] = latencies  # seconds, for merging runs (bench.load)
+    return found
 
 
 def main() -> int:
@@ -152,10 +167,21 @@ def main() -> int:
     parser.add_argument("--concurrency", type=int, default=1)
     parser.add_argument("--seconds", type=float, default=20)
     parser.add_argument("--script", choices=sorted(SCRIPTS), default="clinic")
+    parser.add_argument(
+        "--keep-latencies",
+        action="store_true",
+        help="also print every latency (seconds), to merge runs",
+    )
     args = parser.parse_args()
     endpoint = f"{args.url.rstrip('/')}/webhooks/rest/webhook"
     result = asyncio.run(
-        run(endpoint, args.concurrency, args.seconds, SCRIPTS[args.script])
+        run(
+            endpoint,
+            args.concurrency,
+            args.seconds,
+            SCRIPTS[args.script],
+            args.keep_latencies,
+        )
     )
     print(json.dumps(result))
     return 0

@@ -92,3 +92,28 @@ def test_targets_judge_throughput_under_load_and_memory_by_pss() -> None:
     memory = rows["both servers ≤ 1.5 GB resident"]
     assert memory[0].startswith("800 MB (1050 MB), met")
     assert memory[1].startswith("1600 MB (1950 MB), **not met**")
+
+
+def test_halves_of_a_level_are_merged_with_their_latencies_pooled() -> None:
+    from bench import load
+
+    first = {
+        "concurrency": 8,
+        "seconds": 2.0,
+        "latencies": [0.01] * 100,
+        "errors": 1,
+        "empty_replies": 0,
+    }
+    second = {
+        **first,
+        "latencies": [0.03] * 89 + [0.5] * 11,
+        "errors": 0,
+        "empty_replies": 2,
+    }
+    result = load.merged([first, second])
+    assert result["messages"] == 200 and result["seconds"] == 4.0
+    assert result["messages_per_second"] == 50.0
+    assert result["p50_ms"] == 20.0  # the median of both halves, not of either
+    assert result["p95_ms"] == 500.0  # 11 slow in 200: more than the top 5 %
+    assert (result["errors"], result["empty_replies"]) == (1, 2)
+    assert "latencies" not in result

@@ -108,6 +108,28 @@ async def test_a_conversation_started_elsewhere_after_a_miss_is_read(
     assert stored is not None and texts(stored) == ["hi", "second"]  # none twice
 
 
+async def test_a_new_conversation_is_known_without_rasas_read(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    reads: list[str] = []
+    rasas = SQLTrackerStore.retrieve
+
+    async def counted(self: SQLTrackerStore, sender_id: str) -> Any:
+        reads.append(sender_id)
+        return await rasas(self, sender_id)
+
+    monkeypatch.setattr(SQLTrackerStore, "retrieve", counted)
+    install_cache(monkeypatch)
+    store = make_store(tmp_path / "c.db")
+    assert await store.retrieve("p0") is None
+    await start(store, "p1")  # created, then saved whole
+    assert reads == []
+    elsewhere = make_store(tmp_path / "c.db")  # a server that never saw p1
+    tracker = await elsewhere.retrieve("p1")
+    assert reads == ["p1"]
+    assert tracker is not None and texts(tracker) == ["hi"]
+
+
 async def test_a_tracker_changed_but_not_saved_is_reloaded(
     cached: None, tmp_path: Path
 ) -> None:
@@ -473,7 +495,8 @@ def test_rules_naming_no_action_are_always_compared(
     conversation_turns = [turn for turn in turns[1:] if "prev_action" in turn]
     chosen = random.Random(11)
     for _ in range(300):
-        history = [turns[0]] + chosen.choices(conversation_turns, k=chosen.randint(0, 4))
+        more = chosen.choices(conversation_turns, k=chosen.randint(0, 4))
+        history = [turns[0], *more]
         assert policy._get_possible_keys(rules, history) == original(
             policy, rules, history
         )
