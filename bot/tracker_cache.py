@@ -12,10 +12,10 @@ to Rasa's own code, so the database stays the only source of truth.
 
 A new conversation (a fifth of the messages under the bench's load) is recognised by the
 same query finding no event, without Rasa's read. When the cached tracker is the one being
-saved (or the conversation is new: the read just before found nothing), its new events are written with one multi-row insert on a plain
-connection, and the id check is one textual query: Rasa's
-ORM path (a unit of work per event, statement cache keys, a session per query) cost more
-than the database work itself (docs/benchmarks.md).
+saved (or the conversation is new: the read just before found nothing), its new events
+are written with one multi-row insert on a plain connection, and the id check is one
+textual query: Rasa's ORM path (a unit of work per event, statement cache keys, a session
+per query) cost more than the database work itself (docs/benchmarks.md).
 
 `install()` patches rasa.core.tracker_store.SQLTrackerStore in this process (bot.speed
 calls it from the server); the cache holds at most `CAPACITY` conversations.
