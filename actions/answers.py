@@ -12,6 +12,7 @@ The action only reads the tracker and sets slots; this module decides. Outcomes:
 
 from __future__ import annotations
 
+import copy
 import os
 from dataclasses import dataclass, field
 from typing import Any
@@ -70,16 +71,35 @@ class Answer:
         return values
 
 
+#: Section descriptions and knowledge answers depend on the store alone: worked out once
+#: per build of the store (knowledge.queries.BuildMemo).
+_PER_BUILD = queries.BuildMemo()
+
+
+def _key(section: SectionRef) -> tuple[str, int]:
+    return (section.file, section.number)
+
+
 def _describe(session: Session, section: SectionRef) -> dict[str, Any]:
-    return {
-        **section.citation(),
-        "topic": queries.topic_of_section(session, section) or OVERVIEW_TOPIC,
-    }
+    def describe() -> dict[str, Any]:
+        return {
+            **section.citation(),
+            "topic": queries.topic_of_section(session, section) or OVERVIEW_TOPIC,
+        }
+
+    return dict(_PER_BUILD.get(session, ("describe", _key(section)), describe))
 
 
 def _knowledge(
     session: Session, section: SectionRef, others: list[SectionRef]
 ) -> Answer:
+    key = ("knowledge", _key(section), tuple(map(_key, others)))
+    answer = _PER_BUILD.get(session, key, lambda: _compose(session, section, others))
+    return copy.deepcopy(answer)  # the caller gets its own lists
+
+
+def _compose(session: Session, section: SectionRef, others: list[SectionRef]) -> Answer:
+    """The knowledge answer citing `section`, with `others` offered first."""
     offered: list[dict[str, Any]] = []
     seen = {(section.file, section.number)}
 

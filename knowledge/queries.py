@@ -6,7 +6,9 @@ Results are plain dataclasses, safe to use after the session has closed.
 from __future__ import annotations
 
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any, TypeVar, cast
 
 from sqlalchemy import func, select
 from sqlalchemy.exc import OperationalError, ProgrammingError
@@ -18,6 +20,7 @@ from knowledge.search import BM25
 from knowledge.vocabulary import project_vocabulary
 
 REBUILD_HINT = "run `make knowledge` (python -m knowledge build)"
+T = TypeVar("T")
 
 
 class StoreNotReadyError(RuntimeError):
@@ -217,6 +220,42 @@ def related_sections(
     return [_ref(s) for s, _ in rows]
 
 
+def build_id(session: Session) -> str | None:
+    """The id of the store's build (a new one each `python -m knowledge build`)."""
+    return session.scalar(
+        select(model.StoreInfo.value).where(model.StoreInfo.key == "build_id")
+    )
+
+
+class BuildMemo:
+    """Values worked out from the store, kept until the store is rebuilt.
+
+    Whatever is computed from the store's contents alone is the same for every
+    request until a build replaces the store (its build id changes); one indexed query
+    for the build id then stands in for the queries (and spaCy parses) that made it.
+    """
+
+    def __init__(self, capacity: int = 1024) -> None:
+        self._lock = threading.Lock()
+        self._capacity = capacity
+        self._build: tuple[str, str | None] | None = None
+        self._values: dict[Any, Any] = {}
+
+    def get(self, session: Session, key: Any, compute: Callable[[], T]) -> T:
+        """The value for `key` in the current build, computed once per build."""
+        build = (str(session.get_bind().url), build_id(session))
+        with self._lock:
+            if build != self._build:
+                self._build, self._values = build, {}
+            if key in self._values:
+                return cast(T, self._values[key])
+        value = compute()
+        with self._lock:
+            if build == self._build and len(self._values) < self._capacity:
+                self._values[key] = value
+        return value
+
+
 class _PassageIndex:
     """BM25 over every passage, rebuilt when the store's build id changes."""
 
@@ -227,11 +266,9 @@ class _PassageIndex:
         self._passages: list[tuple[SectionRef, str]] = []
 
     def get(self, session: Session) -> tuple[BM25, list[tuple[SectionRef, str]]]:
-        build_id = session.scalar(
-            select(model.StoreInfo.value).where(model.StoreInfo.key == "build_id")
-        )
+        build = build_id(session)
         with self._lock:
-            if self._bm25 is None or build_id != self._build_id:
+            if self._bm25 is None or build != self._build_id:
                 rows = session.scalars(
                     select(model.Passage).options(
                         joinedload(model.Passage.section).joinedload(
@@ -241,7 +278,7 @@ class _PassageIndex:
                 ).all()
                 self._passages = [(_ref(p.section), p.text) for p in rows]
                 self._bm25 = BM25([p.lemmas.split() for p in rows])
-                self._build_id = build_id
+                self._build_id = build
             return self._bm25, self._passages
 
 

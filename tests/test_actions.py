@@ -181,3 +181,48 @@ async def test_empty_and_over_long_messages_ask_for_a_question(
 async def test_hostile_text_is_only_ever_text(use_store, dispatcher, domain, text):
     result = await run(make_tracker(text, "nlu_fallback"), dispatcher, domain)
     assert result["answer_outcome"] in {"not_covered", "clarify", "knowledge"}
+
+
+async def test_a_repeated_answer_costs_one_query_and_a_rebuild_is_seen(
+    tmp_path, sources, monkeypatch, dispatcher, domain
+):
+    """Answers are worked out once per build of the store: asked again, only the
+    topic's section and the build id are read; after a rebuild the new text is said."""
+    from sqlalchemy import event
+    from sqlalchemy.engine import Engine
+
+    from knowledge.builder import build_store
+
+    url = f"sqlite:///{tmp_path / 'knowledge.db'}"
+    build_store(url=url, sources_dir=sources)
+    monkeypatch.setenv("KNOWLEDGE_DB_URL", url)
+    statements: list[str] = []
+
+    def record(_conn, _cursor, statement, *_args):
+        statements.append(statement)
+
+    event.listen(Engine, "before_cursor_execute", record)
+    try:
+        question = make_tracker("what helps my knee", "ask_joint_pain")
+        first = await run(question, dispatcher, domain)
+        asked_first = len(statements)
+        statements.clear()
+        again = await run(question, dispatcher, domain)
+        asked_again = list(statements)
+    finally:
+        event.remove(Engine, "before_cursor_execute", record)
+    assert again == first
+    assert asked_first > 5
+    assert len(asked_again) == 2 and "store_info" in asked_again[1]
+
+    guide = sources / "pain-management-injections.txt"
+    old_words = "lubricating and cushioning"
+    assert old_words in guide.read_text(encoding="utf-8")
+    guide.write_text(
+        guide.read_text(encoding="utf-8").replace(old_words, "cushioning and easing"),
+        encoding="utf-8",
+    )
+    assert build_store(url=url, sources_dir=sources).built
+    rebuilt = await run(question, dispatcher, domain)
+    assert "cushioning and easing" in rebuilt["answer_text"]
+    assert old_words not in rebuilt["answer_text"]
