@@ -46,6 +46,18 @@ docs/benchmarks.md ("What made it faster").
   last turn when only those that follow its action can match. Each rule is parsed once,
   the rules are grouped by the action their last turn follows, and the turns older than
   the longest rule are not looked at: every rule already matches them.
+- `paststates`: every prediction turns the whole conversation into its list of states
+  (one per action), replaying every event into a fresh tracker (9 % of the server's
+  time, growing with the conversation). The states of the turns already replayed do not
+  change as events are added, so the replay is kept with the tracker and continued
+  from where it stopped. Anything that rewrites history (a session start, a restart, an
+  undo, a rewind) starts the replay again, and a conversation with a form (whose loop
+  events change how earlier turns count) always takes Rasa's own path.
+- `entitydoc`: SpacyEntityExtractor parses every message with the spaCy pipeline a
+  second time, because SpacyNLP's parse is of the lowercased text ("bad for NER"). This
+  project's entity ruler matches on lowercase forms only, so the entities of the
+  lowercased parse are the same spans; their values are taken from the message as
+  written. A message whose lowercase form has another length keeps Rasa's second parse.
 - `admission`: at most MESSAGES_IN_PROGRESS messages (default 3) are worked on at once;
   the others wait their turn, first come first served. Rasa starts every message the
   moment it arrives, so under load each message's steps take turns with those of every
@@ -74,6 +86,8 @@ MEASURES = (
     "sparsestack",
     "dietcall",
     "rulekeys",
+    "paststates",
+    "entitydoc",
     "admission",
 )
 
@@ -473,6 +487,127 @@ def parse_each_rule_once() -> None:
     RulePolicy._rule_key_to_state = staticmethod(_rule_key_to_state)
 
 
+@dataclass
+class Replay:
+    """A conversation's states so far, and the tracker they were replayed into."""
+
+    events: int  # how many of the tracker's events were replayed
+    last: Any  # the last of them (the tracker must still hold this very event)
+    tracker: Any  # the replay: a fresh tracker with those events applied
+    states: list[Any]  # the state before each action among them
+    domain: Any
+    omit_unset_slots: bool
+
+
+def continue_past_states() -> None:
+    """Domain.states_for_tracker_history, continued from the last call's replay."""
+    import itertools
+
+    from rasa.shared.core.domain import Domain
+    from rasa.shared.core.events import (
+        ActionExecuted,
+        ActionReverted,
+        ActiveLoop,
+        Restarted,
+        SessionStarted,
+        UserUtteranceReverted,
+    )
+
+    original = rasa_original(Domain, "states_for_tracker_history")
+    rewriting = (ActionReverted, Restarted, SessionStarted, UserUtteranceReverted)
+
+    def replay_into(domain: Domain, replay: Replay, events: Any) -> None:
+        for event in events:  # as DialogueStateTracker.generate_all_prior_trackers
+            if isinstance(event, ActionExecuted):
+                state = domain.get_active_state(
+                    replay.tracker, omit_unset_slots=replay.omit_unset_slots
+                )
+                replay.states.append(domain._clean_state(state))
+            replay.tracker.update(event)
+
+    def states_for_tracker_history(
+        self: Domain,
+        tracker: Any,
+        omit_unset_slots: bool = False,
+        ignore_rule_only_turns: bool = False,
+        rule_only_data: dict[str, Any] | None = None,
+    ) -> list[Any]:
+        events = tracker.events
+        replay: Replay | None = tracker.__dict__.get("_clinic_replay")
+        usable = (
+            not ignore_rule_only_turns
+            and replay is not None
+            and replay.domain is self
+            and replay.omit_unset_slots == omit_unset_slots
+            and replay.events <= len(events)
+            and (replay.events == 0 or events[replay.events - 1] is replay.last)
+        )
+        if usable and replay is not None:
+            added = list(itertools.islice(events, replay.events, None))
+            if any(isinstance(e, (*rewriting, ActiveLoop)) for e in added):
+                usable = False
+            else:
+                replay_into(self, replay, added)
+        if not usable:
+            tracker.__dict__.pop("_clinic_replay", None)
+            if ignore_rule_only_turns or any(isinstance(e, ActiveLoop) for e in events):
+                return list(
+                    original(
+                        self,
+                        tracker,
+                        omit_unset_slots=omit_unset_slots,
+                        ignore_rule_only_turns=ignore_rule_only_turns,
+                        rule_only_data=rule_only_data,
+                    )
+                )
+            replay = Replay(0, None, tracker.init_copy(), [], self, omit_unset_slots)
+            replay_into(self, replay, tracker.applied_events())
+        assert replay is not None
+        replay.events = len(events)
+        replay.last = events[-1] if events else None
+        tracker.__dict__["_clinic_replay"] = replay
+        now = self.get_active_state(replay.tracker, omit_unset_slots=omit_unset_slots)
+        return [*replay.states, self._clean_state(now)]
+
+    put_in_place(
+        Domain, "states_for_tracker_history", states_for_tracker_history, original
+    )
+
+
+def reuse_the_lowercased_parse() -> None:
+    """SpacyEntityExtractor: entities from SpacyNLP's parse, values as the patient wrote."""
+    from rasa.nlu.constants import SPACY_DOCS
+    from rasa.nlu.extractors.spacy_entity_extractor import SpacyEntityExtractor
+    from rasa.shared.nlu.constants import ENTITIES, TEXT
+
+    original = rasa_original(SpacyEntityExtractor, "process")
+
+    def process(self: SpacyEntityExtractor, messages: list[Any], model: Any) -> Any:
+        for message in messages:
+            text, doc = message.get(TEXT), message.get(SPACY_DOCS[TEXT])
+            if not (
+                isinstance(text, str)
+                and doc is not None
+                and doc.text == text.lower()
+                and len(doc.text) == len(text)
+            ):
+                original(self, [message], model)
+                continue
+            found = [
+                {**entity, "value": text[entity["start"] : entity["end"]]}
+                for entity in self._extract_entities(doc)
+            ]
+            extracted = self.filter_irrelevant_entities(
+                self.add_extractor_name(found), self._config["dimensions"]
+            )
+            message.set(
+                ENTITIES, message.get(ENTITIES, []) + extracted, add_to_output=True
+            )
+        return messages
+
+    put_in_place(SpacyEntityExtractor, "process", process, original)
+
+
 def messages_in_progress() -> int:
     """MESSAGES_IN_PROGRESS: how many messages one server works on at once (>= 1)."""
     try:
@@ -546,6 +681,10 @@ def apply(app: Any, endpoints: Any = None) -> set[str]:
         call_concrete_prediction_steps()
     if "rulekeys" in measures:
         parse_each_rule_once()
+    if "paststates" in measures:
+        continue_past_states()
+    if "entitydoc" in measures:
+        reuse_the_lowercased_parse()
     if "admission" in measures:
         admit_messages_in_turn(messages_in_progress())
     logger.debug("speed measures: %s", ", ".join(sorted(measures)) or "none")

@@ -117,3 +117,12 @@ def test_halves_of_a_level_are_merged_with_their_latencies_pooled() -> None:
     assert result["p95_ms"] == 500.0  # 11 slow in 200: more than the top 5 %
     assert (result["errors"], result["empty_replies"]) == (1, 2)
     assert "latencies" not in result
+
+
+def test_ab_variants_take_turns_going_first() -> None:
+    from bench.ab import in_turn
+
+    variants = [("a", {}), ("b", {}), ("c", {})]
+    firsts = [in_turn(variants, number)[0][0] for number in range(4)]
+    assert firsts == ["a", "c", "a", "c"]
+    assert sorted(in_turn(variants, 1)) == sorted(variants)

@@ -502,6 +502,118 @@ def test_rules_naming_no_action_are_always_compared(
         )
 
 
+@pytest.mark.slow
+def test_continued_past_states_are_rasas_at_every_event(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The conversation tests grown one event at a time into one tracker, as the server
+    grows it, and all of them in one long conversation with a session start, a rewind
+    and an undo in it: at every event, the states are the ones Rasa replays."""
+    from rasa.core.training import load_data
+    from rasa.shared.core.domain import Domain
+    from rasa.shared.core.events import (
+        ActionReverted,
+        SessionStarted,
+        UserUtteranceReverted,
+    )
+    from rasa.shared.core.trackers import DialogueStateTracker
+
+    from bot.training import ROOT
+
+    domain = Domain.load(str(ROOT / "domain.yml"))
+    conversations = [
+        list(tracker.events)
+        for path in sorted((ROOT / "tests" / "conversations").glob("*.yml"))
+        for tracker in load_data(str(path), domain, augmentation_factor=0)
+    ]
+    plain = [events for events in conversations if not any(
+        e.type_name == "active_loop" for e in events
+    )]
+    long_one = [e for events in plain for e in events]
+    third = len(long_one) // 3
+    long_one[third:third] = [UserUtteranceReverted()]
+    long_one[2 * third : 2 * third] = [ActionReverted(), SessionStarted()]
+    conversations.append(long_one)
+    monkeypatch.setattr(
+        Domain, "states_for_tracker_history", Domain.states_for_tracker_history
+    )
+    rasas = Domain.states_for_tracker_history
+    speed.continue_past_states()
+    compared = 0
+    for events in conversations:
+        for omit in (False, True):
+            tracker = DialogueStateTracker("p1", domain.slots)
+            for event in events:
+                tracker.update(event)
+                found = tracker.past_states(domain, omit_unset_slots=omit)
+                assert found == rasas(domain, tracker, omit_unset_slots=omit)
+                found[-1].clear()  # callers may change the list they are given
+                compared += 1
+    assert compared > 800
+    assert "_clinic_replay" in tracker.__dict__  # the long one was continued
+    assert len(plain) < len(conversations) - 1  # the form conversations ran too
+
+
+def patient_texts() -> list[str]:
+    """Every message of the training data, the held-out set and the red-flag tables."""
+    import yaml
+    from rasa.shared.nlu.training_data.loading import load_data
+
+    from bot.training import ROOT
+
+    texts = [
+        example.get("text")
+        for folder in ("data/nlu", "tests/nlu/heldout.yml")
+        for example in load_data(str(ROOT / folder)).training_examples
+    ]
+    for table in sorted((ROOT / "tests" / "nlu").glob("red_flags*.yml")):
+        rows = yaml.safe_load(table.read_text(encoding="utf-8"))
+        texts += [
+            row["text"] if isinstance(row, dict) else row  # near misses: plain text
+            for part in rows.values()
+            for row in part
+        ]
+    return texts
+
+
+def test_entities_from_the_lowercased_parse_are_rasas(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """On every patient message of the project (and odd casing), the extractor gives the
+    entities Rasa's second parse gives; values keep the patient's casing."""
+    from rasa.nlu.constants import SPACY_DOCS
+    from rasa.nlu.extractors.spacy_entity_extractor import SpacyEntityExtractor
+    from rasa.nlu.utils.spacy_utils import SpacyModel
+    from rasa.shared.nlu.training_data.message import Message
+
+    from knowledge import pipeline
+
+    nlp = pipeline.load()
+    model = SpacyModel(model=nlp, model_name="clinic")
+    extractor = SpacyEntityExtractor(
+        {**SpacyEntityExtractor.get_default_config(), "dimensions": None}
+    )
+    odd = ["PRP for my KNEE", "Epidural Steroid Injection?", "İstanbul knee prp", "ÉPIDURAL"]
+    texts = [*patient_texts(), *odd]
+    assert len(texts) > 2000
+
+    def entities() -> list[Any]:
+        messages = []
+        for text in texts:
+            message = Message(data={"text": text})
+            message.set(SPACY_DOCS["text"], nlp(text.lower()))  # as SpacyNLP leaves it
+            messages.append(message)
+        extractor.process(messages, model)
+        return [message.get("entities", []) for message in messages]
+
+    expected = entities()
+    monkeypatch.setattr(SpacyEntityExtractor, "process", SpacyEntityExtractor.process)
+    speed.reuse_the_lowercased_parse()
+    assert entities() == expected
+    assert sum(map(bool, expected)) > 300  # many messages name terms
+    assert expected[-4][0]["value"] == "PRP" and expected[-4][1]["value"] == "KNEE"
+
+
 def test_sparse_features_are_stacked_as_scipy_does(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
