@@ -8,8 +8,9 @@ one Sanic worker (the default) and once with two (SANIC_WORKERS=2, file lock sto
 stock bot is trained by the bench with `rasa init` in a temporary folder and served with
 `rasa run` (its own defaults: in-memory tracker store). The three are served side by side
 and loaded in turn at each level, so a drift in the machine's speed during the run (seen
-here: a third) touches them alike. Writes bench/out/load.json and
-docs/load-latency.png, and prints the tables.
+here: a third) touches them alike; each level runs in two halves, the second in the
+reverse order. Writes bench/out/load.json and docs/load-latency.png, and prints the
+tables.
 """
 
 from __future__ import annotations
