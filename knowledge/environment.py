@@ -48,9 +48,14 @@ def get_engine(url: str | None = None, schema: str = PG_SCHEMA) -> Engine:
 
 
 @lru_cache(maxsize=8)
-def get_session_factory(url: str | None = None) -> sessionmaker:
-    """The session factory bound to the engine for a URL."""
+def _session_factory(url: str) -> sessionmaker:
     return sessionmaker(bind=get_engine(url), future=True, expire_on_commit=False)
+
+
+def get_session_factory(url: str | None = None) -> sessionmaker:
+    """The session factory bound to the engine for a URL (the configured store's now,
+    by default: KNOWLEDGE_DB_URL is read on every call, so a change is honoured)."""
+    return _session_factory(url or settings.database_url())
 
 
 @contextmanager
