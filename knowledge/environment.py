@@ -53,8 +53,11 @@ def _session_factory(url: str) -> sessionmaker:
 
 
 def get_session_factory(url: str | None = None) -> sessionmaker:
-    """The session factory bound to the engine for a URL (the configured store's now,
-    by default: KNOWLEDGE_DB_URL is read on every call, so a change is honoured)."""
+    """The session factory bound to the engine for a URL.
+
+    By default the configured store's: KNOWLEDGE_DB_URL is read on every call, so a
+    change is honoured.
+    """
     return _session_factory(url or settings.database_url())
 
 
