@@ -76,21 +76,6 @@ from typing import Any
 
 logger = logging.getLogger(__name__)
 
-MEASURES = (
-    "subclasses",
-    "keepalive",
-    "schema",
-    "sqlite",
-    "trackercache",
-    "graphrunner",
-    "sparsestack",
-    "dietcall",
-    "rulekeys",
-    "paststates",
-    "entitydoc",
-    "admission",
-)
-
 
 def rasa_original(owner: Any, name: str) -> Any:
     """`owner.name` as Rasa ships it, even when a measure has replaced it already."""
@@ -105,7 +90,10 @@ def put_in_place(owner: Any, name: str, replacement: Any, original: Any) -> None
 
 
 def enabled_measures() -> set[str]:
-    """The measures switched on by SPEED_MEASURES (all of them when it is unset)."""
+    """The measures switched on by SPEED_MEASURES (all of them when it is unset).
+
+    MEASURES, the names of INSTALLERS, is at the end of this module.
+    """
     raw = os.environ.get("SPEED_MEASURES", "").strip().lower()
     if not raw or raw == "all":
         return set(MEASURES)
@@ -653,6 +641,34 @@ def share_locks_between_workers(endpoints: Any) -> None:
         endpoints.lock_store = EndpointConfig(type="bot.lock_store.FileLockStore")
 
 
+def install_tracker_cache() -> None:
+    """bot.tracker_cache in front of Rasa's SQL tracker stores."""
+    from bot import tracker_cache
+
+    tracker_cache.install()
+
+
+#: Every measure by its SPEED_MEASURES name, in the order they are switched on; each is
+#: called with the Sanic app.
+INSTALLERS: dict[str, Callable[[Any], object]] = {
+    "subclasses": lambda _app: memoize_all_subclasses(),
+    "keepalive": lambda app: app.register_listener(
+        keep_connections_alive(), "after_server_stop"
+    ),
+    "schema": lambda _app: validate_action_results_once(),
+    "sqlite": lambda _app: sqlite_pool_and_write_ahead_log(),
+    "trackercache": lambda _app: install_tracker_cache(),
+    "graphrunner": lambda _app: run_graphs_in_order(),
+    "sparsestack": lambda _app: stack_sparse_features_directly(),
+    "dietcall": lambda _app: call_concrete_prediction_steps(),
+    "rulekeys": lambda _app: parse_each_rule_once(),
+    "paststates": lambda _app: continue_past_states(),
+    "entitydoc": lambda _app: reuse_the_lowercased_parse(),
+    "admission": lambda _app: admit_messages_in_turn(messages_in_progress()),
+}
+MEASURES = tuple(INSTALLERS)
+
+
 def apply(app: Any, endpoints: Any = None) -> set[str]:
     """Switch the enabled measures on for this server process; returns their names.
 
@@ -661,31 +677,8 @@ def apply(app: Any, endpoints: Any = None) -> set[str]:
     """
     share_locks_between_workers(endpoints)
     measures = enabled_measures()
-    if "subclasses" in measures:
-        memoize_all_subclasses()
-    if "keepalive" in measures:
-        app.register_listener(keep_connections_alive(), "after_server_stop")
-    if "schema" in measures:
-        validate_action_results_once()
-    if "sqlite" in measures:
-        sqlite_pool_and_write_ahead_log()
-    if "trackercache" in measures:
-        from bot import tracker_cache
-
-        tracker_cache.install()
-    if "graphrunner" in measures:
-        run_graphs_in_order()
-    if "sparsestack" in measures:
-        stack_sparse_features_directly()
-    if "dietcall" in measures:
-        call_concrete_prediction_steps()
-    if "rulekeys" in measures:
-        parse_each_rule_once()
-    if "paststates" in measures:
-        continue_past_states()
-    if "entitydoc" in measures:
-        reuse_the_lowercased_parse()
-    if "admission" in measures:
-        admit_messages_in_turn(messages_in_progress())
+    for name, install in INSTALLERS.items():
+        if name in measures:
+            install(app)
     logger.debug("speed measures: %s", ", ".join(sorted(measures)) or "none")
     return measures
