@@ -256,33 +256,18 @@ class BuildMemo:
         return value
 
 
-class _PassageIndex:
-    """BM25 over every passage, rebuilt when the store's build id changes."""
-
-    def __init__(self) -> None:
-        self._lock = threading.Lock()
-        self._build_id: str | None = None
-        self._bm25: BM25 | None = None
-        self._passages: list[tuple[SectionRef, str]] = []
-
-    def get(self, session: Session) -> tuple[BM25, list[tuple[SectionRef, str]]]:
-        build = build_id(session)
-        with self._lock:
-            if self._bm25 is None or build != self._build_id:
-                rows = session.scalars(
-                    select(model.Passage).options(
-                        joinedload(model.Passage.section).joinedload(
-                            model.Section.document
-                        )
-                    )
-                ).all()
-                self._passages = [(_ref(p.section), p.text) for p in rows]
-                self._bm25 = BM25([p.lemmas.split() for p in rows])
-                self._build_id = build
-            return self._bm25, self._passages
+def _passage_index(session: Session) -> tuple[BM25, list[tuple[SectionRef, str]]]:
+    """BM25 over every passage of the store, with the passages in its order."""
+    rows = session.scalars(
+        select(model.Passage).options(
+            joinedload(model.Passage.section).joinedload(model.Section.document)
+        )
+    ).all()
+    return BM25([p.lemmas.split() for p in rows]), [(_ref(p.section), p.text) for p in rows]
 
 
-_INDEX = _PassageIndex()
+#: The passage index, built again when the store is rebuilt.
+_INDEX = BuildMemo(capacity=1)
 
 
 def query_terms(text: str) -> list[str]:
@@ -314,7 +299,7 @@ def search(session: Session, text: str, limit: int = 5) -> list[SearchHit]:
     words = query_terms(text)
     if not words:
         return []
-    bm25, passages = _INDEX.get(session)
+    bm25, passages = _INDEX.get(session, "passages", lambda: _passage_index(session))
     scored = sorted(
         zip(bm25.scores(words), range(len(passages)), strict=True),
         key=lambda pair: (-pair[0], pair[1]),
