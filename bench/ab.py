@@ -25,9 +25,8 @@ import subprocess
 import sys
 import tempfile
 from pathlib import Path
-from typing import Any
 
-from bench.load import family, quiet_env, run_loadgen, stock_command
+from bench.load import family, in_turn, quiet_env, run_loadgen, stock_command
 from bot.serve import (
     action_server_command,
     free_port,
@@ -56,16 +55,6 @@ def parse_variant(text: str) -> tuple[str, dict[str, str]]:
     items = re.split(r",(?=[A-Za-z_][A-Za-z0-9_]*=)", settings)
     env = dict(item.split("=", 1) for item in items if "=" in item)
     return name, env
-
-
-def in_turn(variants: list[Any], round_number: int) -> list[Any]:
-    """The order the variants are loaded in, reversed every other round.
-
-    Whichever variant goes first in a round was seen to lose about 5 % of its
-    throughput to the one after it (the same server measured first and second); with
-    the order reversed every other round, that advantage falls to each variant alike.
-    """
-    return list(variants) if round_number % 2 == 0 else list(reversed(variants))
 
 
 def main() -> int:

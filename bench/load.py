@@ -307,6 +307,16 @@ def plot(runs: dict[str, dict[str, Any]], path: Path) -> None:
     plt.close(fig)
 
 
+def in_turn(bots: list[Any], round_number: int) -> list[Any]:
+    """The order bots (or A/B variants) are loaded in: reversed every other round.
+
+    Whichever bot goes first in a round was seen to lose about 5 % of its throughput to
+    the one after it (the same server measured first and second); with the order
+    reversed every other round, that advantage falls to each alike.
+    """
+    return list(bots) if round_number % 2 == 0 else list(reversed(bots))
+
+
 def merged(runs: list[dict[str, Any]]) -> dict[str, Any]:
     """One run's figures from several runs of the same load (latencies pooled)."""
     return loadgen.summary(
@@ -336,8 +346,8 @@ def measure() -> dict[str, dict[str, Any]]:
             bot.figures["levels"] = []
         for level in LEVELS:
             halves: dict[str, list[dict[str, Any]]] = {bot.label: [] for bot in bots}
-            for order in (bots, bots[::-1]):
-                for bot in order:
+            for half_number in range(2):
+                for bot in in_turn(bots, half_number):
                     half = run_loadgen(bot.url, level, SECONDS / 2, bot.script, True)
                     halves[bot.label].append(half)
             for bot in bots:

@@ -120,7 +120,7 @@ def test_halves_of_a_level_are_merged_with_their_latencies_pooled() -> None:
 
 
 def test_ab_variants_take_turns_going_first() -> None:
-    from bench.ab import in_turn
+    from bench.load import in_turn
 
     variants = [("a", {}), ("b", {}), ("c", {})]
     firsts = [in_turn(variants, number)[0][0] for number in range(4)]

@@ -387,6 +387,19 @@ def test_the_model_measures_change_no_prediction(
     assert [type(step).__name__ for step in steps] == ["Function", "FlatPredictionStep"]
 
 
+def conversation_tests(domain: Any) -> list[list[Any]]:
+    """The events of every conversation test (tests/conversations), one list each."""
+    from rasa.core.training import load_data
+
+    from bot.training import ROOT
+
+    return [
+        list(tracker.events)
+        for path in sorted((ROOT / "tests" / "conversations").glob("*.yml"))
+        for tracker in load_data(str(path), domain, augmentation_factor=0)
+    ]
+
+
 @pytest.mark.slow
 def test_rule_matching_measure_changes_no_prediction(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
@@ -394,12 +407,11 @@ def test_rule_matching_measure_changes_no_prediction(
     """The policies predict the same at every turn of the conversation tests, one by
     one and all of them run together as one long conversation (longer than any rule)."""
     from rasa.core.policies.rule_policy import RulePolicy
-    from rasa.core.training import load_data
     from rasa.engine import loader
     from rasa.engine.storage.local_model_storage import LocalModelStorage
     from rasa.shared.core.trackers import DialogueStateTracker
 
-    from bot.training import MODEL_FILE, ROOT, model_is_current
+    from bot.training import MODEL_FILE, model_is_current
 
     if not model_is_current():
         pytest.fail("the trained model is missing or stale: run `make model`")
@@ -407,11 +419,7 @@ def test_rule_matching_measure_changes_no_prediction(
         tmp_path, MODEL_FILE, LocalModelStorage, speed.sequential_graph_runner()
     )
     domain = metadata.domain
-    conversations = [
-        list(tracker.events)
-        for path in sorted((ROOT / "tests" / "conversations").glob("*.yml"))
-        for tracker in load_data(str(path), domain, augmentation_factor=0)
-    ]
+    conversations = conversation_tests(domain)
     conversations.append([event for events in conversations for event in events])
 
     def predictions() -> list[tuple[str | None, list[float]]]:
@@ -509,7 +517,6 @@ def test_continued_past_states_are_rasas_at_every_event(
     """The conversation tests grown one event at a time into one tracker, as the server
     grows it, and all of them in one long conversation with a session start, a rewind
     and an undo in it: at every event, the states are the ones Rasa replays."""
-    from rasa.core.training import load_data
     from rasa.shared.core.domain import Domain
     from rasa.shared.core.events import (
         ActionReverted,
@@ -521,11 +528,7 @@ def test_continued_past_states_are_rasas_at_every_event(
     from bot.training import ROOT
 
     domain = Domain.load(str(ROOT / "domain.yml"))
-    conversations = [
-        list(tracker.events)
-        for path in sorted((ROOT / "tests" / "conversations").glob("*.yml"))
-        for tracker in load_data(str(path), domain, augmentation_factor=0)
-    ]
+    conversations = conversation_tests(domain)
     plain = [events for events in conversations if not any(
         e.type_name == "active_loop" for e in events
     )]
