@@ -14,29 +14,42 @@
 
 from __future__ import annotations
 
+import os
+import shutil
 import sqlite3
 import sys
+import tempfile
 import time
 from collections import Counter
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
 from typing import Any
 
 import yaml
 
 from bot.evaluation import (
-    NOT_COVERED_INTENTS,
+    LabelledQuestion,
     answer_report,
     intent_report,
     load_examples,
+    load_labelled,
     parse_messages,
-    topic_sections,
 )
 from bot.red_flags import project_detector
 from bot.training import MODEL_FILE, ROOT
-from knowledge import model, pipeline, queries
+from knowledge import model, pipeline, queries, settings
+from knowledge.builder import build_store
 from knowledge.environment import session_scope
 from knowledge.search import BM25
 
 HELDOUT = ROOT / "tests" / "nlu" / "heldout.yml"
+#: Labelled answer sets: the team's held-out questions, real patients' questions from
+#: public pages, and questions about the test leaflets (answered with them added).
+HELDOUT_ANSWERS = ROOT / "tests" / "nlu" / "heldout_answers.yml"
+REAL_QUESTIONS = ROOT / "tests" / "nlu" / "real_questions.yml"
+LEAFLET_QUESTIONS = ROOT / "tests" / "nlu" / "leaflet_questions.yml"
+LEAFLETS = ROOT / "tests" / "fixtures" / "documents"
 TABLES = [
     "red_flags.yml",
     "red_flags_holdout.yml",
@@ -46,12 +59,24 @@ TABLES = [
 EMERGENCY_INTENTS = {"report_red_flag", "report_self_harm"}
 
 
+def _gold_key(
+    question: LabelledQuestion, sections: list[queries.SectionRef]
+) -> int | None:
+    """The index of the section a question is owed among `sections`, if it is there."""
+    for index, section in enumerate(sections):
+        if question.covered and question.answered_by(
+            {**section.citation(), "file": section.file}
+        ):
+            return index
+    return None
+
+
 def plain_search_baseline(
-    examples: list[Any], topics: dict[str, int]
+    questions: list[LabelledQuestion],
 ) -> tuple[float, float, float]:
     """BM25 over whole sections (plain lowercase words), best threshold for it."""
     with session_scope() as session:
-        sections = [s for s in queries.all_sections(session) if s.number > 0]
+        sections = queries.all_sections(session)
     nlp = pipeline.load()
 
     def words(text: str) -> list[str]:
@@ -59,58 +84,58 @@ def plain_search_baseline(
 
     bm25 = BM25([words(f"{s.title} {s.body}") for s in sections])
     scored = []
-    for example in examples:
-        scores = bm25.scores(words(example.text))
+    for question in questions:
+        scores = bm25.scores(words(question.text))
         best = max(range(len(scores)), key=scores.__getitem__)
-        scored.append((example, sections[best].number, scores[best]))
+        scored.append((question, _gold_key(question, sections), best, scores[best]))
+    n_covered = sum(1 for q, *_ in scored if q.covered) or 1
+    n_uncovered = sum(1 for q, *_ in scored if not q.covered) or 1
 
     def figures(threshold: float) -> tuple[float, float]:
         right = sum(
-            1
-            for e, n, s in scored
-            if e.intent in topics and s >= threshold and n == topics[e.intent]
+            1 for q, g, b, s in scored if q.covered and s >= threshold and b == g
         )
-        honest = sum(
-            1 for e, _, s in scored if e.intent in NOT_COVERED_INTENTS and s < threshold
-        )
-        n_topic = sum(1 for e, _, _ in scored if e.intent in topics)
-        n_nc = sum(1 for e, _, _ in scored if e.intent in NOT_COVERED_INTENTS)
-        return right / n_topic, honest / n_nc
+        honest = sum(1 for q, _, _, s in scored if not q.covered and s < threshold)
+        return right / n_covered, honest / n_uncovered
 
     best_threshold = max((t / 10 for t in range(0, 101)), key=lambda t: sum(figures(t)))
     right, honest = figures(best_threshold)
     return right, honest, best_threshold
 
 
-def search_engines(examples: list[Any], topics: dict[str, int]) -> dict[str, float]:
-    """Top-1 section accuracy of the fallback search engines on the topic questions."""
-    questions = [e for e in examples if e.intent in topics]
+def search_engines(questions: list[LabelledQuestion]) -> dict[str, float]:
+    """Top-1 section accuracy of the fallback search engines on the covered questions."""
+    covered = [q for q in questions if q.covered]
     with session_scope() as session:
+        sections = queries.all_sections(session)
         bm25_right = sum(
             1
-            for e in questions
-            if (hits := queries.search_sections(session, e.text, 1))
-            and hits[0].section.number == topics[e.intent]
+            for q in covered
+            if (hits := queries.search_sections(session, q.text, 1))
+            and q.answered_by(
+                {**hits[0].section.citation(), "file": hits[0].section.file}
+            )
         )
         rows = session.query(model.Passage).all()
-        passages = [(p.section.number, p.lemmas) for p in rows]
+        index = {(s.file, s.number): i for i, s in enumerate(sections)}
+        passages = [
+            (index[(p.section.document.file, p.section.number)], p.lemmas) for p in rows
+        ]
     fts = sqlite3.connect(":memory:")
     fts.execute("CREATE VIRTUAL TABLE p USING fts5(section UNINDEXED, lemmas)")
     fts.executemany("INSERT INTO p VALUES (?, ?)", passages)
     fts_right = 0
-    for e in questions:
-        words = [w for w in queries.query_terms(e.text) if w.isalnum()]
+    for q in covered:
+        words = [w for w in queries.query_terms(q.text) if w.isalnum()]
         if not words:
             continue
         match = " OR ".join(f'"{w}"' for w in words)
         row = fts.execute(
             "SELECT section FROM p WHERE p MATCH ? ORDER BY bm25(p) LIMIT 1", (match,)
         ).fetchone()
-        fts_right += bool(row) and row[0] == topics[e.intent]
-    return {
-        "bm25 (in memory)": bm25_right / len(questions),
-        "sqlite fts5": fts_right / len(questions),
-    }
+        fts_right += bool(row) and row[0] == _gold_key(q, sections)
+    total = len(covered) or 1
+    return {"bm25 (in memory)": bm25_right / total, "sqlite fts5": fts_right / total}
 
 
 def red_flag_rows() -> list[tuple[str, str, str, str, str]]:
@@ -150,39 +175,101 @@ def red_flag_rows() -> list[tuple[str, str, str, str, str]]:
     return rows
 
 
-def measure() -> dict[str, Any]:
-    """Every quality figure of the assistant and the search box, as one dict."""
-    examples = load_examples(HELDOUT)
-    started = time.perf_counter()
-    parses = parse_messages(MODEL_FILE, [e.text for e in examples])
-    seconds = time.perf_counter() - started
-    predicted = [p["intent"]["name"] for p in parses]
-    report = intent_report([e.intent for e in examples], predicted)
-    with session_scope() as session:
-        topics = topic_sections(session, {e.intent for e in examples})
-    answers = answer_report(examples, parses, topics)
-    base_right, base_honest, threshold = plain_search_baseline(examples, topics)
+def answer_set(path: Path, parses: dict[str, dict[str, Any]]) -> dict[str, Any]:
+    """The assistant and the search box on one labelled set, in the current store."""
+    questions = load_labelled(path)
+    answers = answer_report(questions, [parses[q.text] for q in questions])
+    base_right, base_honest, threshold = plain_search_baseline(questions)
     return {
-        "heldout": len(examples),
-        "parse_seconds": round(seconds, 1),
-        "accuracy": report.accuracy,
-        "macro_f1": report.macro_f1,
+        "file": str(path.relative_to(ROOT)),
         "right_section": answers.right_section,
         "honest": answers.honest_not_covered,
-        "topic_questions": answers.topic_questions,
+        "covered_questions": answers.covered_questions,
         "not_covered_questions": answers.not_covered_questions,
         "search_right_section": base_right,
         "search_honest": base_honest,
         "search_threshold": threshold,
-        "engines": search_engines(examples, topics),
+        "engines": search_engines(questions),
+        "wrong": answers.wrong,
+    }
+
+
+@contextmanager
+def store_with_leaflets() -> Iterator[bool]:
+    """The guide plus the test leaflets, in a store of their own (no retraining)."""
+    leaflets = sorted(
+        p for p in LEAFLETS.glob("*") if p.suffix in (".md", ".docx", ".pdf")
+    )
+    if not leaflets:
+        yield False
+        return
+    with tempfile.TemporaryDirectory() as tmp:
+        sources = Path(tmp) / "sources"
+        shutil.copytree(settings.SOURCES_DIR, sources)
+        for leaflet in leaflets:
+            shutil.copy(leaflet, sources / leaflet.name)
+        url = f"sqlite:///{Path(tmp) / 'knowledge.db'}"
+        build_store(url=url, sources_dir=sources)
+        previous = os.environ.get("KNOWLEDGE_DB_URL")
+        os.environ["KNOWLEDGE_DB_URL"] = url
+        try:
+            yield True
+        finally:
+            if previous is None:
+                os.environ.pop("KNOWLEDGE_DB_URL", None)
+            else:
+                os.environ["KNOWLEDGE_DB_URL"] = previous
+
+
+def measure() -> dict[str, Any]:
+    """Every quality figure of the assistant and the search box, as one dict."""
+    examples = load_examples(HELDOUT)
+    sets = [
+        p for p in (HELDOUT_ANSWERS, REAL_QUESTIONS, LEAFLET_QUESTIONS) if p.exists()
+    ]
+    texts = [e.text for e in examples]
+    texts += [q.text for p in sets for q in load_labelled(p)]
+    started = time.perf_counter()
+    parsed = parse_messages(MODEL_FILE, texts)
+    seconds = time.perf_counter() - started
+    parses = dict(zip(texts, parsed, strict=True))
+    predicted = [parses[e.text]["intent"]["name"] for e in examples]
+    report = intent_report([e.intent for e in examples], predicted)
+    figures: dict[str, Any] = {
+        "heldout": len(examples),
+        "parse_seconds": round(seconds, 1),
+        "accuracy": report.accuracy,
+        "macro_f1": report.macro_f1,
         "red_flags": red_flag_rows(),
         "confusions": Counter(
             (e.intent, p)
             for e, p in zip(examples, predicted, strict=True)
             if e.intent != p
         ),
-        "wrong": answers.wrong,
+        "sets": {},
     }
+    for path in sets:
+        if path != LEAFLET_QUESTIONS:
+            figures["sets"][path.stem] = answer_set(path, parses)
+    with store_with_leaflets() as built:
+        if built:
+            for path in sets:
+                figures["sets"][f"{path.stem} + leaflets"] = answer_set(path, parses)
+    team = figures["sets"].get(HELDOUT_ANSWERS.stem, {})
+    # the team's held-out set keeps the names the report has always read
+    for key in (
+        "right_section",
+        "honest",
+        "search_right_section",
+        "search_honest",
+        "search_threshold",
+        "engines",
+        "wrong",
+    ):
+        figures[key] = team.get(key)
+    figures["topic_questions"] = team.get("covered_questions")
+    figures["not_covered_questions"] = team.get("not_covered_questions")
+    return figures
 
 
 def main() -> int:
@@ -191,28 +278,27 @@ def main() -> int:
         f"\nheld-out questions: {figures['heldout']} ({HELDOUT.relative_to(ROOT)}); "
         f"parsed in {figures['parse_seconds']:.1f}s incl. model load"
     )
-    print(f"\n{'figure':52} {'assistant':>10} {'BM25 search box':>16}")
-    print(f"{'intent accuracy':52} {figures['accuracy']:10.3f} {'-':>16}")
-    print(f"{'intent macro-F1':52} {figures['macro_f1']:10.3f} {'-':>16}")
+    for name, row in figures["sets"].items():
+        print(f"\n{name} ({row['file']})")
+        print(f"{'figure':52} {'assistant':>10} {'BM25 search box':>16}")
+        print(
+            f"{'covered questions answered from the right section':52} "
+            f"{row['right_section']:10.3f} {row['search_right_section']:16.3f}"
+            f"  (n={row['covered_questions']})"
+        )
+        print(
+            f"{'not-covered questions answered honestly':52} "
+            f"{row['honest']:10.3f} {row['search_honest']:16.3f}"
+            f"  (n={row['not_covered_questions']})"
+        )
+        engines = ", ".join(f"{k} {v:.3f}" for k, v in row["engines"].items())
+        print(
+            f"(search box threshold {row['search_threshold']:.1f}; top-1 search: {engines})"
+        )
     print(
-        f"{'topic questions answered from the right section':52} "
-        f"{figures['right_section']:10.3f} {figures['search_right_section']:16.3f}"
-        f"  (n={figures['topic_questions']})"
+        f"\n{'intent accuracy (tests/nlu/heldout.yml)':52} {figures['accuracy']:10.3f}"
     )
-    print(
-        f"{'not-covered questions answered honestly':52} "
-        f"{figures['honest']:10.3f} {figures['search_honest']:16.3f}"
-        f"  (n={figures['not_covered_questions']})"
-    )
-    print(
-        f"(search box: BM25 over sections, best threshold {figures['search_threshold']:.1f})"
-    )
-
-    print(
-        f"\n{'fallback search engine, top-1 section on topic questions':58} {'share':>6}"
-    )
-    for engine, share in figures["engines"].items():
-        print(f"  {engine:56} {share:6.3f}")
+    print(f"{'intent macro-F1':52} {figures['macro_f1']:10.3f}")
 
     print(
         f"\n{'red-flag table':24} {'detector recall':>16} {'false alarms':>14} "
@@ -226,8 +312,10 @@ def main() -> int:
         for (g, p), n in figures["confusions"].most_common():
             print(f"  {n} {g} -> {p}")
         print("\nmisanswered:")
-        for text, gold, got in figures["wrong"]:
-            print(f"  [{gold} -> {got}] {text}")
+        for name, row in figures["sets"].items():
+            print(f"  {name}:")
+            for text, gold, got in row["wrong"]:
+                print(f"    [{gold} -> {got}] {text}")
     return 0
 
 

@@ -13,22 +13,16 @@ from pathlib import Path
 from typing import Any
 
 import yaml
-from sqlalchemy.orm import Session
 
-from actions.answers import OVERVIEW_TOPIC, TOPIC_PREFIX, decide
-from knowledge import queries
+from actions.answers import decide
 from knowledge.environment import session_scope
 
-NOT_COVERED_INTENTS = {
-    "ask_cost_insurance",
-    "ask_scheduling",
-    "ask_procedure_day",
-    "ask_aftercare",
-    "ask_relief_duration",
-    "ask_medications",
-    "out_of_scope",
-}
-HONEST_OUTCOMES = {"not_covered", "handoff", "clarify"}
+NOT_COVERED = "not_covered"
+#: Outcomes that answer from a cited section.
+ANSWERED_OUTCOMES = {"knowledge", "overview"}
+#: Outcomes that honestly say the documents do not answer (a "did you mean" is honest too).
+HONEST_OUTCOMES = {"not_covered", "topic_only", "handoff", "clarify"}
+EMERGENCY_INTENTS = {"report_red_flag", "report_self_harm"}
 
 
 @dataclass
@@ -110,26 +104,62 @@ def intent_report(gold: list[str], predicted: list[str]) -> IntentReport:
     )
 
 
-def topic_sections(session: Session, intents: set[str]) -> dict[str, int]:
-    """Gold intent -> the number of the section that answers it.
+@dataclass(frozen=True)
+class LabelledQuestion:
+    """A test question and the section it is owed (None: no document covers it).
 
-    Only topic intents (`ask_joint_pain`) the store knows; the overview is no one section.
+    `section` is `<document file>#<number>`; a leaflet's question may name its section by
+    `heading` instead (the deepest heading of the section that answers it).
     """
-    mapping = {}
-    for intent in intents:
-        topic = intent.removeprefix(TOPIC_PREFIX)
-        if intent.startswith(TOPIC_PREFIX) and topic != OVERVIEW_TOPIC:
-            section = queries.section_for_topic(session, topic)
-            if section is not None:
-                mapping[intent] = section.number
-    return mapping
+
+    text: str
+    section: str | None
+    document: str | None = None
+    heading: str | None = None
+
+    @property
+    def covered(self) -> bool:
+        """Whether some document answers it."""
+        return self.section is not None or self.heading is not None
+
+    def answered_by(self, cited: dict[str, Any]) -> bool:
+        """Whether a cited section (as the reply contract lists it) is the owed one."""
+        if self.section is not None:
+            file, _, number = self.section.rpartition("#")
+            return cited.get("file", file) == file and str(cited["number"]) == number
+        if self.heading is None:
+            return False
+        path = cited.get("heading_path") or [cited.get("title")]
+        same_doc = self.document is None or cited.get("file") == self.document
+        return same_doc and self.heading.lower() in {
+            str(h).lower() for h in path[-1:]
+        } | {str(cited.get("title", "")).lower()}
+
+
+def load_labelled(path: Path) -> list[LabelledQuestion]:
+    """Read a test set: `questions:` of {text, section | document + heading}."""
+    data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+    questions = []
+    for row in data.get("questions") or []:
+        section = row.get("section")
+        heading = row.get("heading")
+        not_covered = section == NOT_COVERED or heading == NOT_COVERED
+        questions.append(
+            LabelledQuestion(
+                text=str(row["text"]),
+                section=None if not_covered or section is None else str(section),
+                document=row.get("document"),
+                heading=None if not_covered or heading is None else str(heading),
+            )
+        )
+    return questions
 
 
 @dataclass
 class AnswerReport:
     """How the questions were answered, end to end through the answering logic."""
 
-    topic_questions: int
+    covered_questions: int
     right_section: float
     not_covered_questions: int
     honest_not_covered: float
@@ -137,53 +167,53 @@ class AnswerReport:
 
 
 def answer_report(
-    examples: list[Example],
-    parses: list[dict[str, Any]],
-    topic_sections: dict[str, int],
+    questions: list[LabelledQuestion], parses: list[dict[str, Any]]
 ) -> AnswerReport:
-    """Right-section share for topic questions, honesty for not-covered ones.
+    """Right-section share for covered questions, honesty for the rest.
 
     Args:
-        examples: the held-out messages with their gold intents.
-        parses: the model's parse of each message.
-        topic_sections: gold intent -> the section number that answers it.
+        questions: the test questions with the sections they are owed.
+        parses: the model's parse of each question.
     """
-    right = topic_total = honest = nc_total = 0
+    right = covered = honest = uncovered = 0
     wrong = []
     with session_scope() as session:
-        for example, parse in zip(examples, parses, strict=True):
+        for question, parse in zip(questions, parses, strict=True):
             intent = parse["intent"]["name"]
-            if example.intent in topic_sections:
-                topic_total += 1
+            if intent in EMERGENCY_INTENTS:
+                answer_outcome, cited = "emergency", None
+            else:
                 answer = decide(
-                    session, intent, parse.get("entities") or [], example.text, 0
+                    session, intent, parse.get("entities") or [], question.text, 0
                 )
-                cited = answer.cited[0]["number"] if answer.cited else None
+                answer_outcome = answer.outcome
+                cited = answer.cited[0] if answer.cited else None
+            if question.covered:
+                covered += 1
                 if (
-                    answer.outcome == "knowledge"
-                    and cited == topic_sections[example.intent]
+                    answer_outcome in ANSWERED_OUTCOMES
+                    and cited
+                    and question.answered_by(cited)
                 ):
                     right += 1
-                else:
-                    wrong.append(
-                        (example.text, example.intent, f"{answer.outcome} {cited}")
-                    )
-            elif example.intent in NOT_COVERED_INTENTS:
-                nc_total += 1
-                if intent in NOT_COVERED_INTENTS:
+                    continue
+            else:
+                uncovered += 1
+                if answer_outcome in HONEST_OUTCOMES:
                     honest += 1
                     continue
-                answer = decide(
-                    session, intent, parse.get("entities") or [], example.text, 0
+            got = f"{intent}: {answer_outcome} {cited['title'] if cited else ''}"
+            wrong.append(
+                (
+                    question.text,
+                    question.section or question.heading or NOT_COVERED,
+                    got,
                 )
-                if answer.outcome in HONEST_OUTCOMES:
-                    honest += 1
-                else:
-                    wrong.append((example.text, example.intent, answer.outcome))
+            )
     return AnswerReport(
-        topic_questions=topic_total,
-        right_section=right / topic_total if topic_total else 0.0,
-        not_covered_questions=nc_total,
-        honest_not_covered=honest / nc_total if nc_total else 0.0,
+        covered_questions=covered,
+        right_section=right / covered if covered else 0.0,
+        not_covered_questions=uncovered,
+        honest_not_covered=honest / uncovered if uncovered else 0.0,
         wrong=wrong,
     )

@@ -16,6 +16,7 @@ anything from the action server.
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 from rasa.core.nlg.response import TemplatedNaturalLanguageGenerator
@@ -40,8 +41,10 @@ ANSWER_TYPES = frozenset(
     }
 )
 #: Answer types whose `sections` are the cited ones; the rest list offered sections.
-CITING = {"knowledge"}
+CITING = {"knowledge", "not_covered"}
 OFFERING = {"knowledge", "overview", "clarify"}
+#: What the reply contract says of each section (the document as well as the section).
+CONTRACT_SECTION_KEYS = ("document", "file", "number", "title", "heading_path")
 DISCLAIMER = "utter_disclaimer"
 NO_DISCLAIMER_BEFORE = {"emergency"}
 
@@ -63,13 +66,14 @@ def answer_type(response: dict[str, Any]) -> str | None:
 
 
 def section_button(section: dict[str, Any]) -> dict[str, str]:
-    """A quick-reply button that asks for a section by its topic intent."""
-    return {"title": str(section["title"]), "payload": f"/ask_{section['topic']}"}
+    """A quick-reply button that asks for one section by its reference."""
+    payload = json.dumps({"section_ref": section["ref"]}, separators=(",", ":"))
+    return {"title": str(section["title"]), "payload": f"/ask_section{payload}"}
 
 
 def contract_section(section: dict[str, Any]) -> dict[str, Any]:
     """A section as the reply contract lists it."""
-    return {k: section[k] for k in ("document", "number", "title")}
+    return {k: section[k] for k in CONTRACT_SECTION_KEYS if k in section}
 
 
 def source_values(slots: dict[str, Any]) -> dict[str, Any]:

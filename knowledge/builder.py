@@ -17,13 +17,19 @@ from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
 
-import yaml
 from sqlalchemy import create_engine, inspect, select, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session
 
 from knowledge import model, pipeline, settings
 from knowledge.environment import PG_SCHEMA, is_sqlite
+from knowledge.kinds import (
+    FROM_HEADING,
+    FROM_MAP,
+    SectionMap,
+    SectionMapError,
+    load_section_map,
+)
 from knowledge.parser import DocumentError, ParsedDocument, parse_document
 from knowledge.vocabulary import Vocabulary, load_vocabulary
 
@@ -100,40 +106,37 @@ def _engine_for(url: str, schema: str):  # type: ignore[no-untyped-def]
     )
 
 
-def load_topics(path: Path) -> dict[str, dict[str, str]]:
-    """The topics file: document file name -> topic key -> section title."""
-    with open(path, encoding="utf-8") as handle:
-        return yaml.safe_load(handle) or {}
-
-
 def build_store(
     url: str | None = None,
     sources_dir: Path | None = None,
     vocabulary_file: Path | None = None,
-    topics_file: Path | None = None,
+    sections_file: Path | None = None,
     force: bool = False,
 ) -> BuildReport:
     """Build the knowledge store from the sources, unless it is already up to date."""
     started = time.perf_counter()
     url = url or settings.database_url()
     vocab_path = vocabulary_file or settings.VOCABULARY_FILE
-    topics_path = topics_file or settings.TOPICS_FILE
+    sections_path = sections_file or settings.SECTIONS_FILE
     docs = [
         parse_document(p) for p in source_files(sources_dir or settings.SOURCES_DIR)
     ]
     inputs_hash = _inputs_hash(
-        docs, [vocab_path, topics_path, settings.ENTITY_PATTERNS_FILE]
+        docs, [vocab_path, sections_path, settings.ENTITY_PATTERNS_FILE]
     )
     if not force and _live_inputs_hash(url) == inputs_hash:
         return BuildReport(url=url, built=False, seconds=time.perf_counter() - started)
 
     vocabulary = load_vocabulary(vocab_path)
-    topics = load_topics(topics_path)
+    try:
+        section_map = load_section_map(sections_path)
+    except SectionMapError as exc:
+        raise BuildError(str(exc)) from exc
     report = BuildReport(url=url, built=True)
     if is_sqlite(url):
-        _build_sqlite(url, docs, vocabulary, topics, inputs_hash, report)
+        _build_sqlite(url, docs, vocabulary, section_map, inputs_hash, report)
     else:
-        _build_postgres(url, docs, vocabulary, topics, inputs_hash, report)
+        _build_postgres(url, docs, vocabulary, section_map, inputs_hash, report)
     report.seconds = time.perf_counter() - started
     return report
 
@@ -142,7 +145,7 @@ def _build_sqlite(
     url: str,
     docs: list[ParsedDocument],
     vocabulary: Vocabulary,
-    topics: dict[str, dict[str, str]],
+    section_map: SectionMap,
     inputs_hash: str,
     report: BuildReport,
 ) -> None:
@@ -156,7 +159,7 @@ def _build_sqlite(
     try:
         model.Base.metadata.create_all(engine)
         with Session(engine) as session, session.begin():
-            _populate(session, docs, vocabulary, topics, inputs_hash, report)
+            _populate(session, docs, vocabulary, section_map, inputs_hash, report)
         engine.dispose()
         os.replace(staging, live)
     finally:
@@ -168,7 +171,7 @@ def _build_postgres(
     url: str,
     docs: list[ParsedDocument],
     vocabulary: Vocabulary,
-    topics: dict[str, dict[str, str]],
+    section_map: SectionMap,
     inputs_hash: str,
     report: BuildReport,
 ) -> None:
@@ -180,7 +183,7 @@ def _build_postgres(
             conn.execute(text(f'CREATE SCHEMA "{staging}"'))
             model.Base.metadata.create_all(conn)
         with Session(engine) as session, session.begin():
-            _populate(session, docs, vocabulary, topics, inputs_hash, report)
+            _populate(session, docs, vocabulary, section_map, inputs_hash, report)
         with engine.begin() as conn:  # DDL is transactional: readers see old or new
             conn.execute(text(f'DROP SCHEMA IF EXISTS "{retired}" CASCADE'))
             if PG_SCHEMA in inspect(conn).get_schema_names():
@@ -195,7 +198,7 @@ def _populate(
     session: Session,
     docs: list[ParsedDocument],
     vocabulary: Vocabulary,
-    topics: dict[str, dict[str, str]],
+    section_map: SectionMap,
     inputs_hash: str,
     report: BuildReport,
 ) -> None:
@@ -263,7 +266,7 @@ def _populate(
         report.sections += len(sections)
 
     _link_related(session, vocabulary, terms, sections_by_doc, direct, titled, report)
-    _link_topics(session, topics, sections_by_doc)
+    _link_kinds(session, section_map, sections_by_doc)
     report.terms = len(terms)
     session.add_all(
         [
@@ -307,23 +310,44 @@ def _link_related(
                 report.mentions += 1
 
 
-def _link_topics(
+def _link_kinds(
     session: Session,
-    topics: dict[str, dict[str, str]],
+    section_map: SectionMap,
     sections_by_doc: dict[str, list[model.Section]],
 ) -> None:
-    for file, mapping in topics.items():
+    """Each section's kinds: reviewed in sections.yml, else cued by its headings."""
+    for file, titles in section_map.documents.items():
         if file not in sections_by_doc:
-            raise BuildError(f"topics.yml names {file}, which is not among the sources")
-        by_title = {s.title.lower(): s for s in sections_by_doc[file]}
-        for key, title in mapping.items():
-            section = by_title.get(str(title).lower())
-            if section is None:
-                raise BuildError(
-                    f"topics.yml: topic {key!r} names section {title!r}, "
-                    f"which {file} does not have"
+            continue  # a mapped document the clinic has not added (yet)
+        known = {s.title.lower() for s in sections_by_doc[file]}
+        missing = [t for t in titles if t.lower() not in known]
+        if missing:
+            raise BuildError(
+                f"sections.yml maps {file} sections {missing}, which it does not have"
+            )
+    for file, sections in sections_by_doc.items():
+        for section in sections:
+            kinds = section_map.mapped(file, section.title)
+            source = FROM_MAP
+            if kinds is None:
+                kinds, source = (
+                    section_map.kinds_from_headings(_heading_path(section)),
+                    FROM_HEADING,
                 )
-            session.add(model.Topic(key=key, section=section))
+            for kind in kinds:
+                session.add(
+                    model.SectionKind(section=section, kind=kind, source=source)
+                )
+
+
+def _heading_path(section: model.Section) -> list[str]:
+    path = getattr(section, "heading_path", None)
+    if isinstance(path, str) and path:
+        return path.split(HEADING_SEPARATOR)
+    return [str(section.title)]
+
+
+HEADING_SEPARATOR = " > "
 
 
 __all__ = ["BuildError", "BuildReport", "DocumentError", "build_store", "source_files"]

@@ -3,7 +3,7 @@
 Document 1--* Section 1--* Passage        a guide, its numbered items, their sentences
 Term 1--* Synonym                         the vocabulary's canonical terms
 Term *--* Section  (through Mention)      which sections name a term, how often
-Topic *--1 Section                        intent topics ("joint_pain") to sections
+SectionKind *--1 Section                  the kinds of question a section answers
 StoreInfo                                 schema version and build facts
 """
 
@@ -23,7 +23,7 @@ from sqlalchemy import (
 from sqlalchemy.orm import declarative_base, relationship
 
 #: Bumped whenever the tables change; a store built by another version is refused.
-SCHEMA_VERSION = "1"
+SCHEMA_VERSION = "2"
 
 Base = declarative_base()
 
@@ -110,18 +110,22 @@ class Mention(Base):  # type: ignore[valid-type,misc]
     section = relationship("Section")
 
 
-class Topic(Base):  # type: ignore[valid-type,misc]
-    """An intent topic and the section that answers it."""
-
-    __tablename__ = "topics"
-    key = Column(String(64), primary_key=True)
-    section_id = Column(Integer, ForeignKey("sections.id"), nullable=False)
-    section = relationship("Section")
-
-
 class StoreInfo(Base):  # type: ignore[valid-type,misc]
     """Facts about the store itself (schema version, build time)."""
 
     __tablename__ = "store_info"
     key = Column(String(64), primary_key=True)
     value = Column(Text, nullable=False)
+
+
+class SectionKind(Base):  # type: ignore[valid-type,misc]
+    """A kind of question a section answers ("what", "safety"), and how that is known."""
+
+    __tablename__ = "section_kinds"
+    __table_args__ = (UniqueConstraint("section_id", "kind"),)
+    id = Column(Integer, primary_key=True)
+    section_id = Column(Integer, ForeignKey("sections.id"), nullable=False, index=True)
+    kind = Column(String(32), nullable=False, index=True)
+    #: "map" (knowledge/sections.yml) or "heading" (a cue word in its heading path).
+    source = Column(String(16), nullable=False)
+    section = relationship("Section")

@@ -107,25 +107,28 @@ def section_by_number(
     return _ref(section) if section else None
 
 
-def section_for_topic(session: Session, topic: str) -> SectionRef | None:
-    """The section that answers an intent topic ("joint_pain")."""
-    section = session.scalars(
-        _sections().join(model.Topic).where(model.Topic.key == topic)
-    ).first()
-    return _ref(section) if section else None
+def section_by_ref(session: Session, ref: str) -> SectionRef | None:
+    """A section by its reference `<document file>#<number>` (as buttons carry it)."""
+    file, _, number = ref.rpartition("#")
+    if not file or not number.isdigit():
+        return None
+    return section_by_number(session, int(number), file)
 
 
-def topic_of_section(session: Session, section: SectionRef) -> str | None:
-    """The first topic key a section answers, for buttons that offer it."""
-    return session.scalar(
-        select(model.Topic.key)
-        .join(model.Section)
+def kinds_by_section(session: Session) -> dict[tuple[str, int], frozenset[str]]:
+    """Every section's kinds of question, by (document file, section number).
+
+    Sections the store has no kinds for are absent: they answer any kind by search.
+    """
+    rows = session.execute(
+        select(model.Document.file, model.Section.number, model.SectionKind.kind)
+        .join(model.Section, model.SectionKind.section_id == model.Section.id)
         .join(model.Document)
-        .where(
-            model.Section.number == section.number, model.Document.file == section.file
-        )
-        .order_by(model.Topic.key)
-    )
+    ).all()
+    kinds: dict[tuple[str, int], set[str]] = {}
+    for file, number, kind in rows:
+        kinds.setdefault((file, number), set()).add(kind)
+    return {key: frozenset(value) for key, value in kinds.items()}
 
 
 def _singulars(phrase: str) -> list[str]:
@@ -263,7 +266,9 @@ def _passage_index(session: Session) -> tuple[BM25, list[tuple[SectionRef, str]]
             joinedload(model.Passage.section).joinedload(model.Section.document)
         )
     ).all()
-    return BM25([p.lemmas.split() for p in rows]), [(_ref(p.section), p.text) for p in rows]
+    return BM25([p.lemmas.split() for p in rows]), [
+        (_ref(p.section), p.text) for p in rows
+    ]
 
 
 #: The passage index, built again when the store is rebuilt.
@@ -309,6 +314,20 @@ def search(session: Session, text: str, limit: int = 5) -> list[SearchHit]:
         for score, i in scored[:limit]
         if score > 0
     ]
+
+
+def rank_sections(session: Session, text: str) -> list[SearchHit]:
+    """Every section that matches the text, best first, with its best passage."""
+    words = query_terms(text)
+    if not words:
+        return []
+    bm25, passages = _INDEX.get(session, "passages", lambda: _passage_index(session))
+    best: dict[tuple[str, int], SearchHit] = {}
+    for score, (section, passage) in zip(bm25.scores(words), passages, strict=True):
+        key = (section.file, section.number)
+        if score > 0 and (key not in best or score > best[key].score):
+            best[key] = SearchHit(section, passage, round(score, 4))
+    return sorted(best.values(), key=lambda h: -h.score)
 
 
 def search_sections(session: Session, text: str, limit: int = 3) -> list[SearchHit]:

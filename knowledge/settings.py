@@ -11,7 +11,7 @@ BUILD_DIR = Path(os.environ.get("CLINIC_BUILD_DIR", PROJECT_ROOT / "build"))
 
 SOURCES_DIR = Path(os.environ.get("KNOWLEDGE_SOURCES_DIR", KNOWLEDGE_DIR / "sources"))
 VOCABULARY_FILE = KNOWLEDGE_DIR / "vocabulary.yml"
-TOPICS_FILE = KNOWLEDGE_DIR / "topics.yml"
+SECTIONS_FILE = KNOWLEDGE_DIR / "sections.yml"
 ENTITY_PATTERNS_FILE = KNOWLEDGE_DIR / "entity_patterns.jsonl"
 RASA_LOOKUPS_FILE = PROJECT_ROOT / "data" / "nlu" / "lookups" / "vocabulary.yml"
 SPACY_PIPELINE_DIR = Path(
