@@ -118,7 +118,11 @@ def _key(section: SectionRef) -> tuple[str, int]:
 
 
 def _describe(section: SectionRef) -> dict[str, Any]:
-    return {**section.citation(), "ref": f"{section.file}#{section.number}"}
+    return {
+        **section.citation(),
+        "file": section.file,
+        "ref": f"{section.file}#{section.number}",
+    }
 
 
 def _kinds(session: Session) -> dict[tuple[str, int], frozenset[str]]:

@@ -118,6 +118,7 @@ def targets(results: dict[str, Any]) -> list[str]:
         return "met" if ok else "**not met**"
 
     profiles = [runs["assistant"], runs["assistant, 2 workers"]]
+
     def ratio(profile: dict[str, Any], loaded: bool) -> float:
         """Lowest throughput ratio to stock: under load (8+ conversations) or at 1."""
         return min(

@@ -3,7 +3,7 @@
 Callers open a session per unit of work:
 
     with session_scope() as session:
-        section = queries.section_for_topic(session, "joint_pain")
+        section = queries.section_by_ref(session, "pain-management-injections.txt#5")
 """
 
 from __future__ import annotations

@@ -90,6 +90,7 @@ def test_a_knowledge_answer_cites_its_section(assistant):
     assert answer["type"] == "knowledge"
     assert answer["sections"][0] == {
         "document": "Pain Management Injections",
+        "file": "pain-management-injections.txt",
         "number": 5,
         "title": "Joint Pain",
     }
@@ -98,7 +99,8 @@ def test_a_knowledge_answer_cites_its_section(assistant):
     assert "section 5 (Joint Pain)" in body
     assert "automated assistant" in body  # the first reply opens with the disclaimer
     buttons = [b["payload"] for m in reply for b in m.get("buttons", [])]
-    assert "/ask_inflammation" in buttons and 2 <= len(buttons) <= 3
+    inflammation = '/ask_section{"section_ref":"pain-management-injections.txt#2"}'
+    assert inflammation in buttons and 2 <= len(buttons) <= 3
 
 
 def test_the_clinics_two_named_questions(assistant):
@@ -111,7 +113,8 @@ def test_the_clinics_two_named_questions(assistant):
 
 def test_a_button_payload_takes_the_same_path(assistant):
     base, _ = assistant
-    answer = contract(say(base, "e2e-button", "/ask_regenerative"))
+    payload = '/ask_section{"section_ref":"pain-management-injections.txt#9"}'
+    answer = contract(say(base, "e2e-button", payload))
     assert (
         answer["sections"][0]["title"] == "Regenerative Medicine"
         and answer["confidence"] == 1.0
@@ -124,6 +127,23 @@ def test_overview_lists_the_ten_reasons(assistant):
     answer = contract(reply)
     assert answer["type"] == "overview" and len(answer["sections"]) == 10
     assert len([b for m in reply for b in m.get("buttons", [])]) == 10
+
+
+def test_a_topic_the_guide_covers_but_not_this_kind_of_question(assistant):
+    base, _ = assistant
+    reply = say(base, "e2e-prp-safe", "Is PRP safe?")
+    answer = contract(reply)
+    assert answer["type"] == "not_covered" and answer["category"] == "safety_risks"
+    assert [s["number"] for s in answer["sections"]] == [9]
+    assert "don't answer that" in text(reply) and "call back" in text(reply)
+
+
+def test_a_procedure_the_documents_never_describe_is_not_covered(assistant):
+    base, _ = assistant
+    reply = say(base, "e2e-facet", "What is a facet joint injection?")
+    answer = contract(reply)
+    assert answer["type"] == "not_covered" and answer["sections"] == []
+    assert "hyaluronic" not in text(reply).lower()
 
 
 def test_red_flag_gets_emergency_guidance_first(assistant):

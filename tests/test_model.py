@@ -13,11 +13,10 @@ from bot.evaluation import (
     answer_report,
     intent_report,
     load_examples,
+    load_labelled,
     parse_messages,
-    topic_sections,
 )
 from bot.training import MODEL_FILE, ROOT, model_is_current
-from knowledge.environment import session_scope
 
 pytestmark = pytest.mark.slow
 
@@ -30,6 +29,8 @@ RIGHT_SECTION_FLOOR = 0.88
 HONEST_NOT_COVERED_FLOOR = 0.95
 
 HELDOUT = ROOT / "tests" / "nlu" / "heldout.yml"
+HELDOUT_ANSWERS = ROOT / "tests" / "nlu" / "heldout_answers.yml"
+BUTTON_ONLY_INTENT = "ask_section"
 
 
 @pytest.fixture(scope="module")
@@ -75,7 +76,13 @@ def test_rasa_data_validate_has_no_warnings():
     # The server sends utter_service_unavailable itself when the conversations database
     # is down (bot/conversation_store.py): no story or rule can name it either.
     server_sent = f"UserWarning: The utterance '{UNAVAILABLE_RESPONSE}' is not used"
-    for expected in {*form_ask_warnings(), server_sent}:
+    # ask_section is only ever a button's payload (/ask_section{"section_ref": ...}),
+    # which Rasa reads without the NLU model: it has no training examples by design.
+    button_only = (
+        "UserWarning: The intent 'ask_section' is listed in the domain file, "
+        "but is not found in the NLU training data."
+    )
+    for expected in {*form_ask_warnings(), server_sent, button_only}:
         output = output.replace(expected, "")
     assert "UserWarning" not in output, output
 
@@ -121,7 +128,12 @@ def test_heldout_covers_every_intent_and_is_not_in_training():
     domain = yaml.safe_load((ROOT / "domain.yml").read_text())
     heldout = load_examples(HELDOUT)
     assert len(heldout) >= 150
-    assert {e.intent for e in heldout} == set(domain["intents"])
+    # ask_section is a button's payload only; candidacy questions are measured on the
+    # real patients' questions (tests/nlu/real_questions.yml), written apart from the team.
+    assert {e.intent for e in heldout} == set(domain["intents"]) - {
+        BUTTON_ONLY_INTENT,
+        "ask_candidate",
+    }
     training = {
         e.text.lower()
         for p in (ROOT / "data" / "nlu").glob("*.yml")
@@ -135,7 +147,7 @@ def test_training_data_has_twenty_examples_per_intent():
     examples = [
         e for p in (ROOT / "data" / "nlu").glob("*.yml") for e in load_examples(p)
     ]
-    for intent in domain["intents"]:
+    for intent in set(domain["intents"]) - {BUTTON_ONLY_INTENT}:
         assert sum(e.intent == intent for e in examples) >= 20, intent
 
 
@@ -161,8 +173,9 @@ def test_every_heldout_emergency_is_recognised(heldout):
 
 def test_heldout_answers_come_from_the_right_section(heldout, use_store):
     examples, parses = heldout
-    with session_scope() as session:
-        topics = topic_sections(session, {e.intent for e in examples})
-    report = answer_report(examples, parses, topics)
+    by_text = {e.text: p for e, p in zip(examples, parses, strict=True)}
+    questions = load_labelled(HELDOUT_ANSWERS)
+    assert questions and all(q.text in by_text for q in questions)
+    report = answer_report(questions, [by_text[q.text] for q in questions])
     assert report.right_section >= RIGHT_SECTION_FLOOR
     assert report.honest_not_covered >= HONEST_NOT_COVERED_FLOOR

@@ -25,7 +25,7 @@ def rasa_domain() -> Domain:
     return Domain.load(str(ROOT / "domain.yml"))
 
 
-def tracker(domain, intent="ask_joint_pain", confidence=0.87, slots=(), spoken=False):
+def tracker(domain, intent="ask_condition_help", confidence=0.87, slots=(), spoken=False):
     events = [SessionStarted(), ActionExecuted("action_listen")]
     if spoken:
         events.append(BotUttered("earlier reply"))
@@ -40,13 +40,13 @@ SECTION = {
     "document": "Pain Management Injections",
     "number": 5,
     "title": "Joint Pain",
-    "topic": "joint_pain",
+    "ref": "pain-management-injections.txt#5",
 }
 OTHER = {
     "document": "Pain Management Injections",
     "number": 2,
     "title": "Inflammatory Conditions",
-    "topic": "inflammation",
+    "ref": "pain-management-injections.txt#2",
 }
 
 
@@ -67,7 +67,10 @@ async def test_knowledge_answer_cites_offers_and_fills_the_contract(rasa_domain)
         == "Joint injections help.\nSource: Pain Management Injections, section 5 (Joint Pain)"
     )
     assert response["buttons"] == [
-        {"title": "Inflammatory Conditions", "payload": "/ask_inflammation"}
+        {
+            "title": "Inflammatory Conditions",
+            "payload": '/ask_section{"section_ref":"pain-management-injections.txt#2"}',
+        }
     ]
     assert response["custom"]["answer"] == {
         "type": "knowledge",
@@ -79,7 +82,7 @@ async def test_knowledge_answer_cites_offers_and_fills_the_contract(rasa_domain)
             }
         ],
         "category": None,
-        "intent": "ask_joint_pain",
+        "intent": "ask_condition_help",
         "confidence": 0.87,
     }
 
@@ -122,21 +125,59 @@ async def test_the_first_reply_opens_with_the_disclaimer_but_an_emergency_does_n
     assert later["text"].startswith("Hello!")
 
 
-async def test_not_covered_reply_records_its_category(rasa_domain):
+@pytest.mark.parametrize(
+    ("category", "words"),
+    [
+        ("cost_insurance", "costs or insurance"),
+        ("safety_risks", "risks"),
+        ("candidacy", "candidate"),
+        ("other", "don't cover that"),
+        (None, "don't cover that"),
+    ],
+)
+async def test_not_covered_reply_follows_and_records_its_category(
+    rasa_domain, category, words
+):
     nlg = ClinicNLG(domain=rasa_domain)
     t = tracker(
         rasa_domain,
         "ask_cost_insurance",
         0.99,
         spoken=True,
-        slots=[("not_covered_category", "cost_insurance")],
+        slots=[("not_covered_category", category), ("cited_sections", [])],
     )
-    response = await nlg.generate("utter_not_covered_cost_insurance", t, "rest")
-    assert response["custom"]["answer"]["category"] == "cost_insurance"
+    response = await nlg.generate("utter_not_covered", t, "rest")
+    assert words in response["text"]
+    assert response["custom"]["answer"]["category"] == category
     assert response["custom"]["answer"]["type"] == "not_covered"
+    assert response["custom"]["answer"]["sections"] == []
     assert {"title": "Yes, call me back", "payload": "/request_human"} in response[
         "buttons"
     ]
+
+
+async def test_a_topic_only_reply_says_so_and_cites_what_the_documents_say(rasa_domain):
+    nlg = ClinicNLG(domain=rasa_domain)
+    t = tracker(
+        rasa_domain,
+        "ask_safety",
+        spoken=True,
+        slots=[
+            ("answer_outcome", "topic_only"),
+            ("answer_topic", "platelet-rich plasma"),
+            ("answer_text", "PRP is used for regenerative purposes."),
+            ("cited_sections", [SECTION]),
+            ("not_covered_category", "safety_risks"),
+        ],
+    )
+    response = await nlg.generate("utter_topic_only", t, "rest")
+    assert response["text"].startswith(
+        "Our documents don't answer that about platelet-rich plasma. What they do say: "
+        "PRP is used for regenerative purposes.\nSource: Pain Management Injections"
+    )
+    answer = response["custom"]["answer"]
+    assert answer["type"] == "not_covered" and answer["category"] == "safety_risks"
+    assert [s["number"] for s in answer["sections"]] == [5]
 
 
 def test_every_response_declares_an_answer_type(

@@ -16,13 +16,34 @@ def numbers(sections):
     return [s.number for s in sections]
 
 
-def test_section_by_number_and_topic(session):
+def test_section_by_number_and_reference(session):
     assert queries.section_by_number(session, 5).title == "Joint Pain"
     assert queries.section_by_number(session, 42) is None
-    assert queries.section_for_topic(session, "injections_vs_pills").number == 8
-    assert queries.section_for_topic(session, "vs_surgery").number == 7
-    assert queries.section_for_topic(session, "overview").number == 0
-    assert queries.section_for_topic(session, "nope") is None
+    ref = "pain-management-injections.txt#8"
+    assert queries.section_by_ref(session, ref).title.startswith("Avoidance")
+    assert queries.section_by_ref(session, "pain-management-injections.txt#x") is None
+    assert queries.section_by_ref(session, "nope.txt#1") is None
+
+
+def test_sections_carry_the_kinds_of_question_they_answer(session):
+    kinds = queries.kinds_by_section(session)
+    guide = "pain-management-injections.txt"
+    assert kinds[(guide, 0)] == {"why", "what"}
+    assert kinds[(guide, 7)] == {"comparison", "what"}
+    # the guide answers no question about safety, the day, aftercare or candidacy
+    every = set().union(*kinds.values())
+    assert not every & {"safety", "procedure_day", "aftercare", "candidate"}
+
+
+def test_an_unmapped_documents_headings_give_its_kinds():
+    from knowledge.kinds import project_section_map
+
+    section_map = project_section_map()
+    assert section_map.kinds_from_headings(["Aftercare", "Going home"]) == ("aftercare",)
+    assert "safety" in section_map.kinds_from_headings(["Side effects"])
+    assert section_map.kinds_from_headings(["Our team"]) == ()
+    assert section_map.category("safety") == "safety_risks"
+    assert section_map.category(None) == "other"
 
 
 @pytest.mark.parametrize(
@@ -137,14 +158,27 @@ def test_a_second_document_is_ingested_after_the_clinics(tmp_path, sources):
         assert queries.search(session, "ice packs")[0].section.title == "Ice"
 
 
-def test_a_topic_naming_a_missing_section_fails_the_build(tmp_path, sources):
-    topics = tmp_path / "topics.yml"
-    topics.write_text("pain-management-injections.txt:\n  knees: Knee Pain\n")
+def test_a_map_naming_a_missing_section_or_kind_fails_the_build(tmp_path, sources):
+    sections = tmp_path / "sections.yml"
+    sections.write_text(
+        "kinds: {what: {}}\ndocuments:\n  pain-management-injections.txt:\n"
+        "    Knee Pain: [what]\n"
+    )
     with pytest.raises(BuildError, match="Knee Pain"):
         build_store(
             url=f"sqlite:///{tmp_path / 'k.db'}",
             sources_dir=sources,
-            topics_file=topics,
+            sections_file=sections,
+        )
+    sections.write_text(
+        "kinds: {what: {}}\ndocuments:\n  pain-management-injections.txt:\n"
+        "    Joint Pain: [whatever]\n"
+    )
+    with pytest.raises(BuildError, match="unknown kinds"):
+        build_store(
+            url=f"sqlite:///{tmp_path / 'k2.db'}",
+            sources_dir=sources,
+            sections_file=sections,
         )
 
 
@@ -200,7 +234,7 @@ def test_postgresql_build_swaps_schemas_atomically(sources):
     assert report.built and report.sections == 11
     with session_scope(PG_URL) as session:
         queries.check_store(session)
-        assert queries.section_for_topic(session, "joint_pain").number == 5
+        assert queries.kinds_by_section(session)[("pain-management-injections.txt", 5)]
         assert queries.search(session, "why pills")[0].section.number == 8
     (sources / "zz-broken.txt").write_text("1. Broken\n")
     with pytest.raises(DocumentError):
