@@ -82,7 +82,7 @@ def broken_files(sources: Path) -> dict[str, tuple[Path, str, str]]:
     docx = sources / "zz-leaflet.docx"
     docx.write_bytes(b"PK\x03\x04 not really a zip")
     return {
-        "md": (md, "line 2 (heading 'Empty')", "has no text under it"),
+        "md": (md, "line 2, heading 'Empty'", "has no text under it"),
         "pdf": (pdf, "file", "not a readable PDF"),
         "docx": (docx, "file", "not a Word .docx file"),
     }

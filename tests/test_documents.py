@@ -259,7 +259,7 @@ def test_broken_word_files_fail_with_file_place_and_reason(tmp_path, monkeypatch
             [("Heading 1", "Going home"), ("Heading 1", "Bathing"), ("Normal", "x")],
         )
     )
-    assert empty_heading.place == "paragraph 1 (heading 'Going home')"
+    assert empty_heading.place == "paragraph 1, heading 'Going home'"
     assert "has no text under it" in empty_heading.reason
     monkeypatch.setattr(word, "MAX_UNZIPPED_BYTES", 1000)
     bomb = failure(write_docx(tmp_path / "e.docx", WORD_LEAFLET))

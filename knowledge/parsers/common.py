@@ -28,9 +28,10 @@ _SPACES = re.compile(r"\s+")
 class DocumentError(ValueError):
     """A malformed or unreadable document: which file, where in it, and why.
 
-    `place` says where: "line 3" (text, Markdown), "page 2" (PDF), "paragraph 14" or
-    "heading 'Driving'" (Word), "file" for the file as a whole. `line` is the line
-    number for line-based formats, else None.
+    `place` says where: "line 3" (text, Markdown), "page 2" (PDF), "paragraph 14"
+    (Word), with the heading when a heading is at fault ("line 7, heading 'Driving'"),
+    or "file" for the file as a whole. `line` is the line number when the error is
+    raised by line (the line-based formats), else None.
     """
 
     def __init__(

@@ -74,7 +74,7 @@ def parse(path: Path) -> ParsedDocument:
             if token is title_token:
                 title = heading
             else:
-                place = f"line {line} (heading '{heading}')"
+                place = f"line {line}, heading '{heading}'"
                 blocks.append(Block(int(token.tag[1]), heading, line, place))
         elif kind in {"bullet_list_open", "ordered_list_open"}:
             in_list += 1

@@ -179,7 +179,7 @@ def parse(path: Path) -> ParsedDocument:
         if start is None:
             blocks.append(Block(0, "", 1, "page 1", lines))
         else:
-            place = f"page {page} (heading '{start.title}')"
+            place = f"page {page}, heading '{start.title}'"
             blocks.append(Block(start.level, start.title, page, place, lines))
     sections = sections_from_blocks(path, blocks, empty_leaf_is_error=False)
     return ParsedDocument(

@@ -103,7 +103,7 @@ def parse(path: Path) -> ParsedDocument:
         kind, level = _style_kind(item.style)
         if kind == "heading":
             heading = check_title(path, text, place)
-            where = f"paragraph {number} (heading '{heading}')"
+            where = f"paragraph {number}, heading '{heading}'"
             blocks.append(Block(level, heading, number, where))
         elif kind == "title" and not title and text:
             title = check_title(path, text, place)
