@@ -44,6 +44,8 @@ MAX_BYTES = {".txt": MAX_TEXT_BYTES, ".md": MAX_TEXT_BYTES}
 MAX_DOCUMENT_BYTES = MAX_TEXT_BYTES
 
 
+#: A document title longer than this (a PDF's metadata, say) is cut to it.
+MAX_DOCUMENT_TITLE_CHARS = 200
 #: What a section's `line` counts, by format.
 LOCATORS = {"text": "line", "markdown": "line", "pdf": "page", "docx": "paragraph"}
 PREVIEW_WORDS = 14
@@ -91,6 +93,7 @@ def parse_document(path: Path) -> ParsedDocument:
         known = ", ".join(FORMATS)
         raise DocumentError(path, None, f"not a document format read here ({known})")
     document = parse(path)
+    document.title = document.title[:MAX_DOCUMENT_TITLE_CHARS].strip()
     # Of the bytes, not the text: a PDF's new title or a Word file's new style counts.
     document.digest = hashlib.sha256(path.read_bytes()).hexdigest()
     return document

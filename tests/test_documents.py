@@ -251,6 +251,19 @@ def test_broken_word_files_fail_with_file_place_and_reason(tmp_path, monkeypatch
         handle.writestr("readme.txt", "not a document")
     other_zip = failure(write(tmp_path, "b.docx", archive.getvalue()))
     assert "not a readable Word file" in other_zip.reason
+    good = write_docx(tmp_path / "good.docx", WORD_LEAFLET).read_bytes()
+    damaged = io.BytesIO()
+    with (
+        zipfile.ZipFile(io.BytesIO(good)) as source,
+        zipfile.ZipFile(damaged, "w") as target,
+    ):
+        for info in source.infolist():
+            body = source.read(info)
+            target.writestr(
+                info, b"<w:document" if "document.xml" in info.filename else body
+            )
+    bad_xml = failure(write(tmp_path, "f.docx", damaged.getvalue()))
+    assert bad_xml.place == "file" and "not a readable Word file" in bad_xml.reason
     no_text = failure(write_docx(tmp_path / "c.docx", [("Normal", "   ")]))
     assert no_text.reason == "no text found"
     empty_heading = failure(

@@ -79,17 +79,12 @@ def _row_text(row: Any) -> str:
     return as_sentence("; ".join(cells)) if cells else ""
 
 
-def parse(path: Path) -> ParsedDocument:
-    """Read and parse a Word document, raising DocumentError when it cannot be read."""
-    document = _open(path)
+def _read(path: Path, document: Any) -> tuple[str, list[Block], list[str]]:
+    """The title paragraph's text, the headed blocks and every paragraph's text."""
     title = ""
     blocks = [Block(level=0, title="", line=1, place="paragraph 1")]
     texts: list[str] = []
-    try:
-        content = list(document.iter_inner_content())
-    except Exception as exc:  # a damaged document.xml
-        raise DocumentError(path, None, f"its text cannot be read ({exc})") from exc
-    for number, item in enumerate(content, start=1):
+    for number, item in enumerate(document.iter_inner_content(), start=1):
         place = f"paragraph {number}"
         if isinstance(item, Table):
             rows = [_row_text(row) for row in item.rows]
@@ -114,12 +109,23 @@ def parse(path: Path) -> ParsedDocument:
             blocks[-1].lines.append(
                 as_sentence(text) if kind == "list" or numbered else text
             )
-    sections = sections_from_blocks(path, blocks)
-    core_title = clean(document.core_properties.title or "")
+    return title, blocks, texts
+
+
+def parse(path: Path) -> ParsedDocument:
+    """Read and parse a Word document, raising DocumentError when it cannot be read."""
+    document = _open(path)
+    try:
+        title, blocks, texts = _read(path, document)
+        core_title = clean(document.core_properties.title or "")
+    except DocumentError:
+        raise
+    except Exception as exc:  # a damaged document.xml, styles.xml or core.xml
+        raise DocumentError(path, None, f"its text cannot be read ({exc})") from exc
     return ParsedDocument(
         file=path,
         title=title or core_title or title_from_filename(path),
         text="\n".join(texts),
-        sections=sections,
+        sections=sections_from_blocks(path, blocks),
         format="docx",
     )
