@@ -179,17 +179,22 @@ def install_document(item: Held, sources: Path | None = None) -> BuildReport:
     with open(lock_path, "w") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)
         previous = target.read_bytes() if target.exists() else None
-        incoming = target.with_name(f".{item.name}.{item.token[:8]}.incoming")
-        shutil.copyfile(item.path, incoming)
-        os.replace(incoming, target)
+        _put(target, item.path.read_bytes(), item.token)
         try:
             return build_store(sources_dir=sources)
         except BaseException:
             if previous is None:
                 target.unlink(missing_ok=True)
             else:
-                target.write_bytes(previous)
+                _put(target, previous, item.token)
             raise
+
+
+def _put(target: Path, content: bytes, token: str) -> None:
+    """Write a source file in one step: a build never reads half of it."""
+    incoming = target.with_name(f".{target.name}.{token[:8]}.incoming")
+    incoming.write_bytes(content)
+    os.replace(incoming, target)
 
 
 def listed_documents(sources: Path | None = None) -> list[dict[str, object]]:
@@ -263,6 +268,9 @@ def blueprint() -> Blueprint:
             release(item)
             message = refusal(upload.name, exc)
             return await asyncio.to_thread(_documents_page, user, 400, message)
+        except BaseException:
+            release(item)
+            raise
         sections: list[SectionPreview] = preview(document)
         return page(
             "document_preview.html",
