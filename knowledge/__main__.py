@@ -1,9 +1,10 @@
-"""Command line: `python -m knowledge {generate,pipeline,build,search,show}`."""
+"""Command line: `python -m knowledge {generate,pipeline,build,check,search,show}`."""
 
 from __future__ import annotations
 
 import argparse
 import sys
+from pathlib import Path
 
 from knowledge import settings
 
@@ -51,6 +52,26 @@ def _build(args: argparse.Namespace) -> int:
     return 0
 
 
+def _check(args: argparse.Namespace) -> int:
+    from knowledge.parser import DocumentError, parse_document, preview
+
+    failed = 0
+    for name in args.files:
+        try:
+            document = parse_document(Path(name))
+        except DocumentError as exc:
+            print(f"{exc}", file=sys.stderr)
+            failed += 1
+            continue
+        print(
+            f"{name}: {document.format}, title {document.title!r}, "
+            f"{len(document.sections)} section(s)"
+        )
+        for s in preview(document):
+            print(f"  §{s.number:<3} {s.heading}  ({s.place})\n        {s.first_words}")
+    return 1 if failed else 0
+
+
 def _search(args: argparse.Namespace) -> int:
     from knowledge import queries
     from knowledge.environment import session_scope
@@ -75,7 +96,8 @@ def _show(args: argparse.Namespace) -> int:
         sections = queries.all_sections(session)
     for s in sections:
         if args.number is None or s.number == args.number:
-            print(f"[{s.document} §{s.number}] {s.title}\n    {s.body}\n")
+            heading = " > ".join(s.heading_path) or s.title
+            print(f"[{s.document} §{s.number}] {heading}\n    {s.body}\n")
     return 0
 
 
@@ -93,6 +115,10 @@ def main(argv: list[str] | None = None) -> int:
     build.add_argument(
         "--force", action="store_true", help="rebuild even when up to date"
     )
+    check = sub.add_parser(
+        "check", help="print the sections a document would give, without building"
+    )
+    check.add_argument("files", nargs="+", metavar="FILE")
     search = sub.add_parser("search", help="print the ranked passages for a question")
     search.add_argument("question")
     search.add_argument("--limit", type=int, default=5)
@@ -103,6 +129,7 @@ def main(argv: list[str] | None = None) -> int:
         "generate": _generate,
         "pipeline": _pipeline,
         "build": _build,
+        "check": _check,
         "search": _search,
         "show": _show,
     }

@@ -9,6 +9,7 @@ with one atomic step, so a running assistant never sees a half-built store.
 from __future__ import annotations
 
 import hashlib
+import json
 import os
 import time
 import uuid
@@ -30,10 +31,10 @@ from knowledge.kinds import (
     SectionMapError,
     load_section_map,
 )
-from knowledge.parser import DocumentError, ParsedDocument, parse_document
+from knowledge.parser import FORMATS, DocumentError, ParsedDocument, parse_document
 from knowledge.vocabulary import Vocabulary, load_vocabulary
 
-DOCUMENT_SUFFIXES = (".txt", ".md")
+DOCUMENT_SUFFIXES = tuple(FORMATS)
 
 
 @dataclass
@@ -55,24 +56,30 @@ class BuildError(RuntimeError):
 
 
 def source_files(sources_dir: Path) -> list[Path]:
-    """The documents to ingest: the clinic's guide first, then the rest by name."""
+    """The documents to ingest: the clinic's guide first, then the rest by name.
+
+    Hidden files and office lock files (`.x`, `~$x.docx`) are not documents.
+    """
     if not sources_dir.is_dir():
         raise BuildError(f"{sources_dir}: sources folder not found")
     files = sorted(
         p
         for p in sources_dir.iterdir()
-        if p.is_file() and p.suffix in DOCUMENT_SUFFIXES
+        if p.is_file()
+        and p.suffix.lower() in DOCUMENT_SUFFIXES
+        and not p.name.startswith((".", "~"))
     )
     files.sort(key=lambda p: p.name != settings.PRIMARY_DOCUMENT)
     if not files:
-        raise BuildError(f"{sources_dir}: no documents (*.txt, *.md) to build from")
+        kinds = ", ".join(f"*{suffix}" for suffix in DOCUMENT_SUFFIXES)
+        raise BuildError(f"{sources_dir}: no documents ({kinds}) to build from")
     return files
 
 
 def _inputs_hash(docs: list[ParsedDocument], extra_files: list[Path]) -> str:
     digest = hashlib.sha256(model.SCHEMA_VERSION.encode())
     for doc in docs:
-        digest.update(doc.file.name.encode() + b"\0" + doc.text.encode())
+        digest.update(doc.file.name.encode() + b"\0" + doc.digest.encode())
     for path in extra_files:
         digest.update(path.read_bytes())
     return digest.hexdigest()
@@ -217,7 +224,8 @@ def _populate(
         row = model.Document(
             file=doc.file.name,
             title=doc.title,
-            content_hash=hashlib.sha256(doc.text.encode()).hexdigest(),
+            format=doc.format,
+            content_hash=doc.digest,
             built_at=built_at,
             position=position,
         )
@@ -227,7 +235,9 @@ def _populate(
             section = model.Section(
                 document=row,
                 number=parsed.number,
+                position=parsed.position,
                 title=parsed.title,
+                heading_path=json.dumps(list(parsed.heading_path)),
                 body=parsed.body,
                 line=parsed.line,
             )
@@ -341,13 +351,9 @@ def _link_kinds(
 
 
 def _heading_path(section: model.Section) -> list[str]:
-    path = getattr(section, "heading_path", None)
-    if isinstance(path, str) and path:
-        return path.split(HEADING_SEPARATOR)
-    return [str(section.title)]
-
-
-HEADING_SEPARATOR = " > "
+    """The headings down to a section (its title alone for an introduction)."""
+    path = json.loads(section.heading_path or "[]")
+    return [str(h) for h in path] or [str(section.title)]
 
 
 __all__ = ["BuildError", "BuildReport", "DocumentError", "build_store", "source_files"]

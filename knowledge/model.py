@@ -1,6 +1,6 @@
 """The knowledge store's tables.
 
-Document 1--* Section 1--* Passage        a guide, its numbered items, their sentences
+Document 1--* Section 1--* Passage        a document, its sections, their sentences
 Term 1--* Synonym                         the vocabulary's canonical terms
 Term *--* Section  (through Mention)      which sections name a term, how often
 SectionKind *--1 Section                  the kinds of question a section answers
@@ -29,31 +29,51 @@ Base = declarative_base()
 
 
 class Document(Base):  # type: ignore[valid-type,misc]
-    """A source document (the clinic's guide) as it was when the store was built."""
+    """A source document (the clinic's guide, a leaflet) as it was when the store was built.
+
+    `format` is the parser that read it: "text", "markdown", "pdf" or "docx".
+    """
 
     __tablename__ = "documents"
     id = Column(Integer, primary_key=True)
     file = Column(String(255), nullable=False, unique=True)
     title = Column(String(255), nullable=False)
+    format = Column(String(16), nullable=False, default="text")
     content_hash = Column(String(64), nullable=False)
     built_at = Column(DateTime, nullable=False, default=datetime.utcnow)
     position = Column(Integer, nullable=False)
     sections = relationship(
-        "Section", back_populates="document", order_by="Section.number"
+        "Section", back_populates="document", order_by="Section.position"
     )
 
 
 class Section(Base):  # type: ignore[valid-type,misc]
-    """A numbered item of a document; number 0 is the introduction."""
+    """A section of a document: a numbered item, or the text under a heading.
+
+    - `number`: the item's number in a numbered text; in a document with headings a
+      running number 1..n. 0 is the introduction (the text before the first item or
+      heading).
+    - `position`: the section's order in its document, from 0.
+    - `heading_path`: a JSON array of the titles of the headings above the section and
+      its own, outermost first (`["Going home", "Driving"]`); `[]` for the
+      introduction, `[title]` for a numbered item. JSON keeps a title that contains
+      any separator intact.
+    - `line`: where it starts: the line (text, Markdown), page (PDF) or paragraph (Word).
+    """
 
     __tablename__ = "sections"
-    __table_args__ = (UniqueConstraint("document_id", "number"),)
+    __table_args__ = (
+        UniqueConstraint("document_id", "number"),
+        UniqueConstraint("document_id", "position"),
+    )
     id = Column(Integer, primary_key=True)
     document_id = Column(
         Integer, ForeignKey("documents.id"), nullable=False, index=True
     )
     number = Column(Integer, nullable=False)
+    position = Column(Integer, nullable=False)
     title = Column(String(255), nullable=False)
+    heading_path = Column(Text, nullable=False, default="[]")
     body = Column(Text, nullable=False)
     line = Column(Integer, nullable=False)
     document = relationship("Document", back_populates="sections")

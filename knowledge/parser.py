@@ -1,132 +1,116 @@
-"""Clinic documents to sections.
+"""Clinic documents to sections, whatever their format.
 
-A document is plain UTF-8 text: an introduction, then numbered items, one a line,
-written `N. Title: body` and numbered 1, 2, 3, ... A line that does not start with a
-number continues the item above it. A document without numbered items is one section,
-its introduction. The title is the first line when written `# Title`, else taken from
-the file name.
+`parse_document(path)` reads a file by its suffix (FORMATS), each format in its module
+of knowledge.parsers:
+
+- `.txt`: an introduction, then numbered items `N. Title: body` (knowledge.parsers.plaintext);
+- `.md`: Markdown, its headings make sections (knowledge.parsers.markdown);
+- `.pdf`: its outline (bookmarks) makes sections (knowledge.parsers.pdf);
+- `.docx`: its Heading-styled paragraphs make sections (knowledge.parsers.word).
+
+Every section knows its heading path and position (knowledge.parsers.common). A
+malformed or unreadable file raises DocumentError with the file, the place in it and
+the reason.
 """
 
 from __future__ import annotations
 
-import re
+import hashlib
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-_ITEM = re.compile(r"^\s*(\d+)\s*[.)]\s*(.*)$")
-_TITLE_LINE = re.compile(r"^#\s*(.+?)\s*$")
-MAX_DOCUMENT_BYTES = 1_000_000
-MAX_TITLE_CHARS = 120
-INTRODUCTION = "Introduction"
+from knowledge.parsers import markdown, pdf, plaintext, word
+from knowledge.parsers.common import (
+    INTRODUCTION,
+    MAX_BINARY_BYTES,
+    MAX_TEXT_BYTES,
+    MAX_TITLE_CHARS,
+    DocumentError,
+    ParsedDocument,
+    ParsedSection,
+    title_from_filename,
+)
+
+#: Suffix -> the parser of that format.
+FORMATS: dict[str, Callable[[Path], ParsedDocument]] = {
+    ".txt": plaintext.parse,
+    ".md": markdown.parse,
+    ".pdf": pdf.parse,
+    ".docx": word.parse,
+}
+#: The largest file of each format that is read.
+MAX_BYTES = {".txt": MAX_TEXT_BYTES, ".md": MAX_TEXT_BYTES}
+MAX_DOCUMENT_BYTES = MAX_TEXT_BYTES
 
 
-class DocumentError(ValueError):
-    """A malformed document: which file, which line, and why."""
-
-    def __init__(self, file: Path, line: int, reason: str) -> None:
-        super().__init__(f"{file}:{line}: {reason}")
-        self.file = file
-        self.line = line
-        self.reason = reason
+#: A document title longer than this (a PDF's metadata, say) is cut to it.
+MAX_DOCUMENT_TITLE_CHARS = 200
+#: What a section's `line` counts, by format.
+LOCATORS = {"text": "line", "markdown": "line", "pdf": "page", "docx": "paragraph"}
+PREVIEW_WORDS = 14
 
 
-@dataclass
-class ParsedSection:
-    """A section as read from a document."""
+@dataclass(frozen=True)
+class SectionPreview:
+    """A section as a person checking a document sees it, before it is built."""
 
     number: int
-    title: str
-    body: str
-    line: int
+    heading: str
+    place: str
+    first_words: str
 
 
-@dataclass
-class ParsedDocument:
-    """A document as read from disk."""
+def preview(
+    document: ParsedDocument, words: int = PREVIEW_WORDS
+) -> list[SectionPreview]:
+    """The sections a document gives: number, heading path, where, first words."""
+    locator = LOCATORS.get(document.format, "line")
+    result = []
+    for section in document.sections:
+        body = section.body.split()
+        opening = " ".join(body[:words]) + (" …" if len(body) > words else "")
+        result.append(
+            SectionPreview(
+                number=section.number,
+                heading=" > ".join(section.heading_path) or section.title,
+                place=f"{locator} {section.line}",
+                first_words=opening,
+            )
+        )
+    return result
 
-    file: Path
-    title: str
-    text: str
-    sections: list[ParsedSection]
 
-
-def title_from_filename(path: Path) -> str:
-    """`pain-management-injections.txt` -> `Pain Management Injections`."""
-    return " ".join(w.capitalize() for w in re.split(r"[-_\s]+", path.stem) if w)
+def max_bytes(suffix: str) -> int:
+    """The size limit of a format (text is read whole; PDF and Word carry images)."""
+    return MAX_BYTES.get(suffix.lower(), MAX_BINARY_BYTES)
 
 
 def parse_document(path: Path) -> ParsedDocument:
     """Read and parse a document, raising DocumentError when it is malformed."""
-    raw = path.read_bytes()
-    if len(raw) > MAX_DOCUMENT_BYTES:
-        raise DocumentError(path, 1, f"larger than {MAX_DOCUMENT_BYTES} bytes")
-    try:
-        text = raw.decode("utf-8")
-    except UnicodeDecodeError as exc:
-        bad_line = raw[: exc.start].count(b"\n") + 1
-        raise DocumentError(path, bad_line, "not valid UTF-8 text") from exc
-    text = text.lstrip("\ufeff")
-    if not text.strip():
-        raise DocumentError(path, 1, "the document is empty")
-    if "\x00" in text:
-        bad_line = text[: text.index("\x00")].count("\n") + 1
-        raise DocumentError(path, bad_line, "contains a NUL character (binary file?)")
-
-    lines = text.splitlines()
-    title = title_from_filename(path)
-    first = 0
-    if lines and (m := _TITLE_LINE.match(lines[0])):
-        title, first = m.group(1), 1
-
-    intro: list[str] = []
-    sections: list[ParsedSection] = []
-    for index, line in enumerate(lines[first:], start=first + 1):
-        stripped = line.strip()
-        if not stripped:
-            continue
-        item = _ITEM.match(stripped)
-        if item is None:
-            if sections:
-                sections[-1].body += " " + stripped
-            else:
-                intro.append(stripped)
-            continue
-        sections.append(_parse_item(path, index, item, expected=len(sections) + 1))
-
-    intro_line = first + 1
-    result = (
-        [ParsedSection(0, INTRODUCTION, " ".join(intro), intro_line)] if intro else []
-    )
-    result += sections
-    if not result:
-        raise DocumentError(path, 1, "no text found")
-    return ParsedDocument(file=path, title=title, text=text, sections=result)
+    parse = FORMATS.get(path.suffix.lower())
+    if parse is None:
+        known = ", ".join(FORMATS)
+        raise DocumentError(path, None, f"not a document format read here ({known})")
+    document = parse(path)
+    document.title = document.title[:MAX_DOCUMENT_TITLE_CHARS].strip()
+    # Of the bytes, not the text: a PDF's new title or a Word file's new style counts.
+    document.digest = hashlib.sha256(path.read_bytes()).hexdigest()
+    return document
 
 
-def _parse_item(
-    path: Path, line: int, item: re.Match[str], expected: int
-) -> ParsedSection:
-    number, rest = int(item.group(1)), item.group(2)
-    if number != expected:
-        raise DocumentError(
-            path,
-            line,
-            f"item numbered {number}, expected {expected} (numbering must run 1, 2, 3...)",
-        )
-    title, colon, body = rest.partition(":")
-    title, body = title.strip(), body.strip()
-    if not colon or not title:
-        raise DocumentError(
-            path, line, f"item {number} has no 'Title:' before its text"
-        )
-    if len(title) > MAX_TITLE_CHARS:
-        raise DocumentError(
-            path,
-            line,
-            f"item {number}'s title is over {MAX_TITLE_CHARS} characters (missing ':'?)",
-        )
-    if not body:
-        raise DocumentError(
-            path, line, f"item {number} ('{title}') has no text after its title"
-        )
-    return ParsedSection(number, title, body, line)
+__all__ = [
+    "FORMATS",
+    "INTRODUCTION",
+    "LOCATORS",
+    "MAX_DOCUMENT_BYTES",
+    "MAX_TITLE_CHARS",
+    "DocumentError",
+    "ParsedDocument",
+    "ParsedSection",
+    "SectionPreview",
+    "max_bytes",
+    "parse_document",
+    "preview",
+    "title_from_filename",
+]

@@ -5,6 +5,7 @@ Results are plain dataclasses, safe to use after the session has closed.
 
 from __future__ import annotations
 
+import json
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -29,17 +30,29 @@ class StoreNotReadyError(RuntimeError):
 
 @dataclass(frozen=True)
 class SectionRef:
-    """A section with its document, as the actions cite it."""
+    """A section with its document, as the actions cite it.
+
+    `document` is the document's title, `file` its file name in the sources folder;
+    `heading_path` the titles of the headings down to the section, outermost first
+    (empty for an introduction).
+    """
 
     document: str
     file: str
     number: int
     title: str
     body: str
+    heading_path: tuple[str, ...] = ()
 
     def citation(self) -> dict[str, object]:
-        """The section as the reply contract lists it."""
-        return {"document": self.document, "number": self.number, "title": self.title}
+        """The section as the actions cite it: document title, file, number, title, path."""
+        return {
+            "document": self.document,
+            "file": self.file,
+            "number": self.number,
+            "title": self.title,
+            "heading_path": list(self.heading_path),
+        }
 
 
 @dataclass(frozen=True)
@@ -58,6 +71,7 @@ def _ref(section: model.Section) -> SectionRef:
         number=section.number,
         title=section.title,
         body=section.body,
+        heading_path=tuple(json.loads(section.heading_path or "[]")),
     )
 
 
@@ -87,11 +101,11 @@ def check_store(session: Session) -> dict[str, str]:
 
 
 def all_sections(session: Session) -> list[SectionRef]:
-    """Every section, documents in build order, sections by number."""
+    """Every section, documents in build order, sections in document order."""
     rows = session.scalars(
         _sections()
         .join(model.Document)
-        .order_by(model.Document.position, model.Section.number)
+        .order_by(model.Document.position, model.Section.position)
     ).all()
     return [_ref(s) for s in rows]
 

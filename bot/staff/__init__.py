@@ -1,4 +1,4 @@
-"""The staff console at /staff: triage list, transcripts, call-backs, "ask the assistant".
+"""The staff console at /staff: triage, transcripts, call-backs, "ask", documents.
 
 `install(app)` adds it to the Rasa server (bot.server). Accounts are made on the
 command line (`python -m bot staff add NAME`); see docs/staff-console.md.
@@ -11,6 +11,7 @@ from typing import Any
 
 def install(app: Any) -> None:
     """Add the console's routes to the Sanic app."""
-    from bot.staff.views import blueprint
+    from bot.staff import documents, views
 
-    app.blueprint(blueprint())
+    app.blueprint(views.blueprint())
+    app.blueprint(documents.blueprint())

@@ -1,13 +1,16 @@
 """One running assistant (`python -m bot run`) for the staff console's HTTP and browser tests.
 
-It has its own conversations database in a temporary folder; accounts are made with the
-real command line (`python -m bot staff add NAME --password-stdin`).
+It has its own conversations database, sources folder (a copy of knowledge/sources),
+knowledge store and uploads folder in a temporary folder, so that the Documents page's
+tests add leaflets there only; accounts are made with the real command line
+(`python -m bot staff add NAME --password-stdin`).
 """
 
 from __future__ import annotations
 
 import os
 import re
+import shutil
 import signal
 import sqlite3
 import subprocess
@@ -20,6 +23,8 @@ import pytest
 
 from bot.serve import free_port, start_process, stop_process, wait_until_ready
 from bot.training import model_is_current
+from knowledge import settings
+from knowledge.builder import build_store
 
 PASSWORD = "a long test password 42"
 
@@ -30,6 +35,9 @@ class Console:
     env: dict[str, str]
     db: Path
     log: Path
+    sources: Path
+    store: Path
+    uploads: Path
 
     def add_account(
         self, name: str, password: str = PASSWORD
@@ -78,15 +86,22 @@ def csrf_of(html: str) -> str:
 
 
 @pytest.fixture(scope="session")
-def console(store_url, tmp_path_factory) -> Console:
+def console(tmp_path_factory) -> Console:
     if not model_is_current():
         pytest.fail(
             "the trained model is missing or stale: run `make model` (make test does)"
         )
-    db = tmp_path_factory.mktemp("staff") / "conversations.db"
+    folder = tmp_path_factory.mktemp("staff")
+    db = folder / "conversations.db"
+    sources = folder / "sources"
+    shutil.copytree(settings.SOURCES_DIR, sources)
+    store = folder / "knowledge.db"
+    assert build_store(url=f"sqlite:///{store}", sources_dir=sources).built
     env = {
         **os.environ,
-        "KNOWLEDGE_DB_URL": store_url,
+        "KNOWLEDGE_DB_URL": f"sqlite:///{store}",
+        "KNOWLEDGE_SOURCES_DIR": str(sources),
+        "STAFF_UPLOADS_DIR": str(folder / "uploads"),
         "CONVERSATIONS_DB": str(db),
         "ACTION_PORT": str(free_port()),
         "RASA_PORT": str(free_port()),
@@ -103,7 +118,15 @@ def console(store_url, tmp_path_factory) -> Console:
     )
     try:
         assert wait_until_ready(int(env["RASA_PORT"]), timeout=240), "no server"
-        console = Console(f"http://127.0.0.1:{env['RASA_PORT']}", env, db, log)
+        console = Console(
+            f"http://127.0.0.1:{env['RASA_PORT']}",
+            env,
+            db,
+            log,
+            sources,
+            store,
+            folder / "uploads",
+        )
         created = console.add_account("nurse")
         assert created.returncode == 0, created.stderr
         yield console

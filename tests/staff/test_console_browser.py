@@ -109,7 +109,12 @@ def test_console_pages_have_no_serious_accessibility_problems(
         page.get_by_label("Name").fill("nurse")
         page.get_by_label("Password").fill(PASSWORD)
         page.get_by_role("button", name="Log in").click()
-        for path in ["/staff/", f"/staff/conversations/{patient}", "/staff/callbacks"]:
+        for path in [
+            "/staff/",
+            f"/staff/conversations/{patient}",
+            "/staff/callbacks",
+            "/staff/documents",
+        ]:
             page.goto(f"{console.base}{path}")
             assert serious_accessibility_problems(page) == [], path
         page.goto(f"{console.base}/staff/ask")
