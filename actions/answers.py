@@ -27,7 +27,7 @@ from sqlalchemy.orm import Session
 
 from bot import settings
 from knowledge import queries
-from knowledge.kinds import project_section_map
+from knowledge.kinds import FROM_HEADING, FROM_MAP, project_section_map
 from knowledge.queries import SearchHit, SectionRef
 
 KIND_PREFIX = "ask_"
@@ -63,9 +63,11 @@ ANSWER_SCORE = _threshold("SEARCH_ANSWER_SCORE", 4.0)
 ANSWER_MARGIN = _threshold("SEARCH_ANSWER_MARGIN", 1.5)
 CLARIFY_SCORE = _threshold("SEARCH_CLARIFY_SCORE", 1.5)
 #: Within the sections of the asked kind, a match this good picks one of them.
-KIND_SCORE = _threshold("SEARCH_KIND_SCORE", 1.0)
+KIND_SCORE = _threshold("SEARCH_KIND_SCORE", 2.5)
 #: Added to the score of a section about the condition or body area a question names.
 TOPIC_BONUS = _threshold("SEARCH_TOPIC_BONUS", 2.0)
+#: Added to the score of a section known to answer the kind of question asked.
+KIND_BONUS = _threshold("SEARCH_KIND_BONUS", 1.0)
 #: The entity kind whose topic must be in the cited section itself: an injection.
 SPECIFIC_TOPIC = "injection_type"
 
@@ -123,10 +125,6 @@ def _describe(section: SectionRef) -> dict[str, Any]:
         "file": section.file,
         "ref": f"{section.file}#{section.number}",
     }
-
-
-def _kinds(session: Session) -> dict[tuple[str, int], frozenset[str]]:
-    return _PER_BUILD.get(session, "kinds", lambda: queries.kinds_by_section(session))
 
 
 def _knowledge(
@@ -215,38 +213,96 @@ def read_question(
     )
 
 
-def _ranked(
-    candidates: list[SectionRef],
+@dataclass(frozen=True)
+class SectionKinds:
+    """The kinds each section answers: reviewed (a hard rule), or cued by headings."""
+
+    reviewed: dict[tuple[str, int], frozenset[str]]
+    cued: dict[tuple[str, int], frozenset[str]]
+
+    def answers(self, section: SectionRef, kind: str | None) -> bool:
+        """Whether the section is known to answer this kind of question."""
+        key = _key(section)
+        return kind is not None and (
+            kind in self.reviewed.get(key, ()) or kind in self.cued.get(key, ())
+        )
+
+    def may_answer(self, section: SectionRef, kind: str | None) -> bool:
+        """A reviewed section answers its kinds only; any other section may answer."""
+        reviewed = self.reviewed.get(_key(section))
+        return reviewed is None or kind is None or kind in reviewed
+
+
+def _section_kinds(session: Session) -> SectionKinds:
+    return _PER_BUILD.get(
+        session,
+        "kinds",
+        lambda: SectionKinds(
+            reviewed=queries.kinds_by_section(session, FROM_MAP),
+            cued=queries.kinds_by_section(session, FROM_HEADING),
+        ),
+    )
+
+
+@dataclass(frozen=True)
+class Candidate:
+    """A section that may answer, with its score and the score it needs."""
+
+    section: SectionRef
+    score: float
+    needs: float
+
+
+def _candidates(
+    session: Session,
+    question: Question,
     hits: dict[tuple[str, int], SearchHit],
-    bonus: frozenset[tuple[str, int]] | set[tuple[str, int]] = frozenset(),
-) -> list[SectionRef]:
-    """Candidates by search score, plus TOPIC_BONUS for those about the topic.
+    about: list[SectionRef],
+    specific: bool,
+) -> list[Candidate]:
+    """Every section that may answer, best first.
 
-    Among equals, the candidates keep their own order.
+    A section scores its search match, plus TOPIC_BONUS when it is about the topic and
+    KIND_BONUS when it is known to answer the kind. It needs KIND_SCORE when it is
+    known to answer the kind, ANSWER_SCORE (a clear match) otherwise; a reviewed
+    section about the topic and of the kind needs nothing more. A question about a
+    specific injection is answered by a reviewed section only when it is about it.
     """
-    order = {_key(s): i for i, s in enumerate(candidates)}
-
-    def score(section: SectionRef) -> float:
-        hit = hits.get(_key(section))
-        topical = TOPIC_BONUS if _key(section) in bonus else 0.0
-        return (hit.score if hit else 0.0) + topical
-
-    return sorted(candidates, key=lambda s: (-score(s), order[_key(s)]))
-
-
-def _of_kind(
-    session: Session, kinds: dict[tuple[str, int], frozenset[str]], kind: str
-) -> list[SectionRef]:
-    """The sections known to answer a kind of question, in document order."""
-    return [s for s in queries.all_sections(session) if kind in kinds.get(_key(s), ())]
-
-
-def _fits(
-    kinds: dict[tuple[str, int], frozenset[str]], section: SectionRef, kind: str | None
-) -> bool:
-    """Whether a section answers this kind (a section of no known kind may)."""
-    own = kinds.get(_key(section))
-    return kind is None or own is None or kind in own
+    kinds = _section_kinds(session)
+    about_keys = {_key(s): i for i, s in enumerate(about)}
+    found = []
+    for section in queries.all_sections(session):
+        key = _key(section)
+        reviewed = key in kinds.reviewed
+        if not kinds.may_answer(section, question.kind):
+            continue
+        if specific and reviewed and key not in about_keys:
+            continue
+        hit = hits.get(key)
+        score = hit.score if hit else 0.0
+        of_kind = kinds.answers(section, question.kind)
+        if key in about_keys:
+            score += TOPIC_BONUS
+        if of_kind:
+            score += KIND_BONUS
+        if of_kind and reviewed and key in about_keys:
+            needs = 0.0
+        elif of_kind:
+            needs = (
+                KIND_SCORE + KIND_BONUS + (TOPIC_BONUS if key in about_keys else 0.0)
+            )
+        else:
+            needs = ANSWER_SCORE
+        found.append(Candidate(section, score, needs))
+    order = {_key(c.section): i for i, c in enumerate(found)}
+    return sorted(
+        found,
+        key=lambda c: (
+            -c.score,
+            about_keys.get(_key(c.section), 99),
+            order[_key(c.section)],
+        ),
+    )
 
 
 def _topic_sections(
@@ -305,71 +361,47 @@ def _first_sentence(body: str) -> str:
 
 
 def answer_question(session: Session, question: Question, misses: int) -> Answer:
-    """Answer a question by its kind and topic, searching to break ties."""
-    kinds = _kinds(session)
+    """Answer a question by its kind and topic, searching to rank the sections."""
     hits = {_key(h.section): h for h in queries.rank_sections(session, question.text)}
     entity_kind, topic, about = _topic_sections(session, question)
-    if topic is not None:
-        if not about:  # e.g. a facet joint injection: no document describes it
-            return _not_covered(question.kind, misses, topic)
-        fitting = [s for s in about if _fits(kinds, s, question.kind)]
-        candidates = fitting
-        if entity_kind != SPECIFIC_TOPIC and question.kind is not None:
-            # a condition or body area: any section of the asked kind may answer in
-            # general, those about the topic first ("avoid surgery on my back" -> 7)
-            candidates = fitting + [
-                s for s in _of_kind(session, kinds, question.kind) if s not in fitting
-            ]
-        if candidates:
-            ranked = _ranked(candidates, hits, bonus=set(map(_key, about)))
-            return _knowledge(session, ranked[0], ranked[1:])
-        if not question.terms_from_story:
-            return _topic_only(session, question.kind, topic, _ranked(about, hits)[0])
-
-    if question.kind is not None:
-        of_kind = _of_kind(session, kinds, question.kind)
-        ranked = _ranked(of_kind, hits)
-        best = hits.get(_key(ranked[0])) if ranked else None
-        if best is not None and best.score >= KIND_SCORE:
-            return _knowledge(session, ranked[0], ranked[1:])
-        # no clear match in words: a document's introduction of this kind speaks for it
-        intros = [s for s in of_kind if s.number == 0]
-        if intros or len(ranked) == 1:
-            chosen = intros[0] if intros else ranked[0]
-            return _knowledge(session, chosen, [s for s in ranked if s != chosen])
-        if ranked:
-            offered = [_describe(s) for s in ranked[:MAX_OFFERED]]
-            return Answer(outcome="clarify", offered=offered)
-    return answer_search(session, question, misses, kinds)
-
-
-def answer_search(
-    session: Session,
-    question: Question,
-    misses: int,
-    kinds: dict[tuple[str, int], frozenset[str]] | None = None,
-) -> Answer:
-    """Answer free text by search: a clear best section, some candidates, or a miss.
-
-    Only sections that may answer the question's kind take part, so a mapped section
-    never answers a kind of question it was not reviewed for.
-    """
-    kinds = kinds if kinds is not None else _kinds(session)
-    hits = [
-        h
-        for h in queries.rank_sections(session, question.text)
-        if _fits(kinds, h.section, question.kind)
-    ][:MAX_OFFERED]
-    if hits:
-        top = hits[0].score
-        runner_up = hits[1].score if len(hits) > 1 else 0.0
-        if top >= ANSWER_SCORE and top >= ANSWER_MARGIN * runner_up:
-            return _knowledge(session, hits[0].section, [h.section for h in hits[1:]])
-        if top >= CLARIFY_SCORE and question.kind is None:
-            offered = [
-                _describe(h.section) for h in hits if h.score >= CLARIFY_SCORE / 2
-            ]
-            return Answer(outcome="clarify", offered=offered)
+    if topic is not None and not about:
+        # e.g. a facet joint injection: no document describes it, so none answers
+        return _not_covered(question.kind, misses, topic)
+    specific = entity_kind == SPECIFIC_TOPIC and not question.terms_from_story
+    ranked = _candidates(session, question, hits, about, specific)
+    passing = [
+        c for c in ranked if (c.score >= c.needs and c.score > 0) or c.needs == 0
+    ]
+    if passing:
+        best = passing[0]
+        runner_up = next((c for c in ranked if c is not best), None)
+        clear = (
+            best.needs <= ANSWER_SCORE
+            or runner_up is None
+            or (best.score >= ANSWER_MARGIN * runner_up.score)
+        )
+        if clear or question.kind is not None:
+            others = [c.section for c in ranked if c is not best][:MAX_OFFERED]
+            return _knowledge(session, best.section, others)
+    if topic is not None and not question.terms_from_story:
+        return _topic_only(session, question.kind, topic, about[0])
+    kinds = _section_kinds(session)
+    of_kind = [c.section for c in ranked if kinds.answers(c.section, question.kind)]
+    # no clear match in words: a document's introduction of this kind speaks for it
+    intros = [s for s in of_kind if s.number == 0]
+    if intros:
+        return _knowledge(session, intros[0], [s for s in of_kind if s != intros[0]])
+    if len(of_kind) == 1:
+        return _knowledge(session, of_kind[0], [])
+    matching = [
+        c
+        for c in ranked
+        if c.score - (c.needs - ANSWER_SCORE if c.needs > ANSWER_SCORE else 0)
+        >= CLARIFY_SCORE
+    ]
+    if of_kind or matching:
+        offered = [_describe(s) for s in (of_kind or [c.section for c in matching])]
+        return Answer(outcome="clarify", offered=offered[:MAX_OFFERED])
     return _not_covered(question.kind, misses)
 
 

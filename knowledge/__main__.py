@@ -94,10 +94,16 @@ def _show(args: argparse.Namespace) -> int:
     with session_scope() as session:
         queries.check_store(session)
         sections = queries.all_sections(session)
+        kinds = queries.kinds_by_section(session)
     for s in sections:
         if args.number is None or s.number == args.number:
             heading = " > ".join(s.heading_path) or s.title
-            print(f"[{s.document} §{s.number}] {heading}\n    {s.body}\n")
+            answers = (
+                ", ".join(sorted(kinds.get((s.file, s.number), ()))) or "any (search)"
+            )
+            print(
+                f"[{s.document} §{s.number}] {heading}  (kinds: {answers})\n    {s.body}\n"
+            )
     return 0
 
 

@@ -129,16 +129,22 @@ def section_by_ref(session: Session, ref: str) -> SectionRef | None:
     return section_by_number(session, int(number), file)
 
 
-def kinds_by_section(session: Session) -> dict[tuple[str, int], frozenset[str]]:
+def kinds_by_section(
+    session: Session, source: str | None = None
+) -> dict[tuple[str, int], frozenset[str]]:
     """Every section's kinds of question, by (document file, section number).
 
-    Sections the store has no kinds for are absent: they answer any kind by search.
+    `source` keeps only the kinds from the reviewed map ("map") or from headings
+    ("heading"). Sections the store has no kinds for are absent.
     """
-    rows = session.execute(
+    query = (
         select(model.Document.file, model.Section.number, model.SectionKind.kind)
         .join(model.Section, model.SectionKind.section_id == model.Section.id)
         .join(model.Document)
-    ).all()
+    )
+    if source is not None:
+        query = query.where(model.SectionKind.source == source)
+    rows = session.execute(query).all()
     kinds: dict[tuple[str, int], set[str]] = {}
     for file, number, kind in rows:
         kinds.setdefault((file, number), set()).add(kind)
