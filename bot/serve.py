@@ -204,7 +204,7 @@ def _announce() -> None:
         f"\nassistant ready: chat page http://localhost:{port}/"
         f" · REST http://localhost:{port}/webhooks/rest/webhook"
         f" · socket.io http://localhost:{port}/socket.io"
-        f" · status http://localhost:{port}/status"
+        f" · status http://localhost:{port}/health"
         f" · actions http://localhost:{action_port()}  (Ctrl-C stops both)\n",
         flush=True,
     )

@@ -4,7 +4,7 @@
 (load the model, serve the channels in credentials.yml, use endpoints.yml) and adds:
 
 - the patient chat page and the embeddable widget (bot.web), the staff console, and
-  GET /status: which parts of the assistant are up (bot.status);
+  GET /health: which parts of the assistant are up (bot.status);
 - security headers on every response and CORS limited to ALLOWED_ORIGINS;
 - Rasa's HTTP API only when asked for (RASA_ENABLE_API=true) and then only with a token
   (RASA_API_TOKEN) or JWT secret (RASA_JWT_SECRET) from the environment;

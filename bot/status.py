@@ -1,4 +1,4 @@
-"""GET /status on the Rasa server: which parts of the assistant are up, as JSON.
+"""GET /health on the Rasa server: which parts of the assistant are up, as JSON.
 
     {"status": "ok" | "degraded",
      "parts": {"rasa": {"up": true},
@@ -107,9 +107,9 @@ async def status(app: Sanic, action_endpoint: EndpointConfig | None) -> dict[str
 
 
 def install(app: Sanic, action_endpoint: EndpointConfig | None) -> None:
-    """Serve GET /status."""
+    """Serve GET /health."""
 
-    @app.get("/status")
+    @app.get("/health")
     async def status_page(request: Request) -> HTTPResponse:
         body = await status(app, action_endpoint)
         return response.json(

@@ -2,7 +2,7 @@
 
 The action server is killed (SIGKILL, as a crash or the kernel's OOM killer would) or
 frozen (SIGSTOP: running but not answering). Meanwhile the Rasa server, untouched, gives
-emergency guidance and apologises with the phone number; GET /status says the action
+emergency guidance and apologises with the phone number; GET /health says the action
 server is down; the supervisor restarts it and says so in its log, and answers come from
 the guide again.
 """
@@ -62,7 +62,7 @@ class Running:
         return say(self.base, sender, text)
 
     def status(self) -> tuple[int, dict]:
-        response = httpx.get(f"{self.base}/status", timeout=30)
+        response = httpx.get(f"{self.base}/health", timeout=30)
         return response.status_code, response.json()
 
     def wait_for_actions(self, up: bool) -> dict:
@@ -113,7 +113,7 @@ def test_a_killed_action_server_is_restarted_while_rasa_keeps_answering(running)
     os.kill(actions_pid, signal.SIGKILL)
 
     # The restart waits a second and the action server then takes seconds to start, so
-    # these two are answered while it is away; /status after them proves it was.
+    # these two are answered while it is away; /health after them proves it was.
     flag = running.say(
         "svc-kill-1", "i have a fever and a stiff neck since my epidural"
     )

@@ -65,7 +65,7 @@ class Supervisord:
         )
 
     def actions_up(self) -> bool:
-        body = httpx.get(f"{self.base}/status", timeout=30).json()
+        body = httpx.get(f"{self.base}/health", timeout=30).json()
         return bool(body["parts"]["action_server"]["up"])
 
     def say(self, sender: str, text: str) -> list[dict]:
