@@ -64,7 +64,7 @@ def knowledge_store_up() -> dict[str, Any]:
 
 
 def conversations_db_up(agent: Any) -> dict[str, Any]:
-    """Whether the tracker store's database answers `SELECT 1`."""
+    """Whether the tracker store's events table can be read (a locked SQLite cannot)."""
     store = getattr(agent, "tracker_store", None)
     if isinstance(store, FailSafeTrackerStore):
         store = store._tracker_store
@@ -74,8 +74,9 @@ def conversations_db_up(agent: Any) -> dict[str, Any]:
     if engine is not None:
         import sqlalchemy as sa
 
+        events = store.SQLEvent.__table__
         with engine.connect() as connection:
-            connection.execute(sa.text("SELECT 1"))
+            connection.execute(sa.select(events.c.id).limit(1)).all()
     return {"up": True, "store": type(store).__name__}
 
 

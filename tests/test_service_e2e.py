@@ -9,8 +9,10 @@ the guide again.
 
 from __future__ import annotations
 
+import json
 import os
 import signal
+import sqlite3
 import subprocess
 import sys
 import time
@@ -20,8 +22,14 @@ from pathlib import Path
 import httpx
 import pytest
 
-from bot.serve import start_process, stop_process, wait_until_ready
-from bot.training import model_is_current
+from bot.serve import (
+    free_port,
+    rasa_server_command,
+    start_process,
+    stop_process,
+    wait_until_ready,
+)
+from bot.training import ROOT, model_is_current
 from tests.served import answer_type, say, server_env
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
@@ -55,8 +63,10 @@ def server_pid(supervisor: subprocess.Popen[bytes], module: str) -> int:
 
 
 class Running:
-    def __init__(self, base: str, process: subprocess.Popen[bytes], log: Path):
-        self.base, self.process, self.log = base, process, log
+    def __init__(
+        self, base: str, process: subprocess.Popen[bytes], log: Path, db: Path
+    ) -> None:
+        self.base, self.process, self.log, self.db = base, process, log, db
 
     def say(self, sender: str, text: str) -> list[dict]:
         return say(self.base, sender, text)
@@ -89,7 +99,8 @@ def running(store_url, tmp_path_factory) -> Iterator[Running]:
         process = start_process([sys.executable, "-m", "bot", "run"], env, output=out)
         try:
             assert wait_until_ready(int(env["RASA_PORT"]), timeout=300), log.read_text()
-            yield Running(f"http://127.0.0.1:{env['RASA_PORT']}", process, log)
+            base = f"http://127.0.0.1:{env['RASA_PORT']}"
+            yield Running(base, process, log, Path(env["CONVERSATIONS_DB"]))
         finally:
             stop_process(process, signal.SIGINT, timeout=60)
 
@@ -155,3 +166,64 @@ def test_a_hung_action_server_is_stopped_and_restarted(running):
         running.log.read_text()
     )
     assert answer_type(running.say("svc-hung", "what is prp")) == "knowledge"
+
+
+def test_a_locked_conversations_database_loses_no_turn_in_silence(running):
+    """The default profile's SQLite store (WAL) while another writer holds the lock.
+
+    Reading goes on, so patients get their answers and emergencies their guidance; the
+    turns cannot be written, which the log says (without their text) instead of keeping
+    them in memory; afterwards the conversation goes on from what is stored.
+    """
+    assert answer_type(running.say("svc-db", "hello")) == "smalltalk"
+    locker = sqlite3.connect(running.db, timeout=0)
+    locker.execute("BEGIN EXCLUSIVE")  # as a backup tool or a stuck writer would
+    try:
+        question = running.say("svc-db", "what helps joint pain")
+        assert answer_type(question) == "knowledge"
+        flag = running.say(
+            "svc-db", "i have a fever and a stiff neck since my epidural"
+        )
+        assert answer_type(flag) == "emergency"
+    finally:
+        locker.rollback()
+        locker.close()
+    assert answer_type(running.say("svc-db", "what is prp")) == "knowledge"
+    with sqlite3.connect(running.db) as db:
+        stored = [
+            json.loads(row[0])["text"]
+            for row in db.execute(
+                "SELECT data FROM events WHERE sender_id = ? AND type_name = 'user'",
+                ("svc-db",),
+            )
+        ]
+    assert stored == ["hello", "what is prp"]
+    log = running.log.read_text()
+    lost = "reply sent but the turn was not stored: conversation database unavailable"
+    assert log.count(lost) == 2
+    assert "joint pain" not in log and "stiff neck" not in log
+
+
+def test_the_server_refuses_to_keep_conversations_in_memory(store_url, tmp_path):
+    """A tracker store Rasa cannot load would become memory: the server will not start."""
+    endpoints = (ROOT / "endpoints.yml").read_text()
+    broken = tmp_path / "endpoints.yml"
+    broken.write_text(
+        endpoints.replace(
+            "type: bot.conversation_store.ResilientSQLTrackerStore",
+            "type: bot.no_such_module.SQLTrackerStore",
+        )
+    )
+    assert broken.read_text() != endpoints
+    port = free_port()
+    command = rasa_server_command(["--interface", "127.0.0.1"], port=port)
+    command[command.index("--endpoints") + 1] = str(broken)
+    log = tmp_path / "server.log"
+    with open(log, "wb") as out:
+        process = start_process(command, server_env(store_url, tmp_path), output=out)
+        try:
+            code = process.wait(300)
+        finally:
+            stop_process(process)
+    assert code != 0
+    assert "conversations would be kept in InMemoryTrackerStore" in log.read_text()
