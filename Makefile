@@ -14,6 +14,7 @@ export SQLALCHEMY_SILENCE_UBER_WARNING := 1
 # Ports (the action endpoint URL follows ACTION_PORT unless ACTION_ENDPOINT_URL is set).
 ACTION_PORT ?= 5055
 RASA_PORT ?= 5005
+RASA_INTERFACE ?= 0.0.0.0
 # Rasa's SQL tracker store (endpoints.yml) and the call-back requests: one SQLite file.
 CONVERSATIONS_DB ?= build/conversations.db
 
@@ -23,9 +24,11 @@ STAMP := $(VENV)/.installed
 PIPELINE_STAMP := build/spacy-en-clinic/clinic-pipeline.sha256
 # The chat page's front-end packages (web/package-lock.json) and the browser tests' Chromium.
 WEB_STAMP := web/node_modules/.installed
+# Test only: the unmodified rasa-webchat widget the browser tests embed on another site.
+WEBCHAT_STAMP := tests/browser/webchat/node_modules/.installed
 CHROMIUM ?= /usr/bin/chromium
 
-.PHONY: audit help install generate pipeline knowledge model web chromium run shell test test-fast lint bench bench-quality bench-load clean nginx run-scaled bench-scaled
+.PHONY: audit help install generate pipeline knowledge model web webchat chromium run supervise shell test test-fast lint bench bench-quality bench-load clean nginx run-scaled bench-scaled
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
@@ -60,6 +63,13 @@ $(WEB_STAMP): web/package.json web/package-lock.json
 
 web: $(WEB_STAMP) ## install the chat page's front-end packages from web/package-lock.json
 
+$(WEBCHAT_STAMP): tests/browser/webchat/package.json tests/browser/webchat/package-lock.json
+	@command -v npm >/dev/null || { echo "error: npm (Node.js 18 or later) is needed for the browser tests' packages" >&2; exit 1; }
+	npm ci --prefix tests/browser/webchat --no-audit --no-fund --ignore-scripts --loglevel=error
+	@touch $(WEBCHAT_STAMP)
+
+webchat: $(WEBCHAT_STAMP) ## the browser tests' rasa-webchat 1.0.1 (npm, tests/browser/webchat)
+
 chromium: ## Debian's Chromium for the browser tests (apt-get install when missing)
 	@if [ ! -x "$(CHROMIUM)" ]; then \
 		if [ "$$(id -u)" = 0 ]; then sudo=; else sudo=sudo; fi; \
@@ -72,10 +82,22 @@ chromium: ## Debian's Chromium for the browser tests (apt-get install when missi
 run: model web ## install, build, train if needed, and serve on :5005 (actions on :5055)
 	@$(PY) -m bot run
 
+# Under supervisord (deploy/supervisord, docs/operations.md). Both servers need one shared
+# ACTION_TOKEN: unless .env sets one, it is made once in build/secrets/action.token.
+SUPERVISORD_CONF := deploy/supervisord/supervisord.conf
+supervise: model web ## serve under supervisord, restarted on a crash or hang (docs/operations.md)
+	@mkdir -p build/logs build/secrets
+	@if [ -z "$$ACTION_TOKEN$$ACTION_TOKEN_FILE" ]; then \
+		[ -s build/secrets/action.token ] || (umask 077 && $(PY) -c 'import secrets; print(secrets.token_urlsafe(32))' > build/secrets/action.token); \
+		export ACTION_TOKEN_FILE=$(CURDIR)/build/secrets/action.token; \
+	fi; \
+	$(VENV)/bin/supervisord -c $(SUPERVISORD_CONF) && \
+	echo "supervisord started: $(VENV)/bin/supervisorctl -c $(SUPERVISORD_CONF) status; http://localhost:$(RASA_PORT)/health"
+
 shell: model ## the same, talking in the terminal (rasa shell)
 	@$(PY) -m bot shell
 
-test: model web chromium nginx ## everything the tests need, then the whole suite
+test: model web webchat chromium nginx ## everything the tests need, then the whole suite
 	$(PY) -m pytest -q
 
 test-fast: knowledge ## unit tests only (no trained model, no servers)

@@ -1,23 +1,29 @@
-"""The web chat's socket.io channel: Rasa's `socketio` protocol with server-issued sessions.
+"""The web chat's socket.io channel: Rasa's `socketio` protocol, conversations kept apart.
 
-Rasa's own channel lets a socket join whatever conversation id it names, and accepts
-sockets from any origin. This one keeps the protocol (`session_request` →
-`session_confirm`, `user_uttered` / `bot_uttered`) and changes three things:
+Standard Rasa web clients (rasa-webchat, Rasa's chat-widget) work with it unmodified:
 
-- Session ids are issued by the server: 128 random bits plus an HMAC tag
-  (bot.sessions). A `session_request` carrying a valid id continues that conversation
-  (a reload, another tab); anything else gets a fresh id.
-- The conversation of a socket is the one bound to it at `session_request`; the
-  `session_id` a message names must be that one, so a socket can never speak in, or
-  listen to, another patient's conversation.
-- Origins are checked: the server's own origin, plus ALLOWED_ORIGINS (bot.settings).
+- `bot_uttered` carries exactly what Rasa 3.6's SocketIOOutput sends: `{"text"}` per
+  paragraph, the buttons as `quick_replies` `[{"content_type": "text", "title",
+  "payload"}]` on the last one. The whole reply as the REST channel gives it (`text`,
+  `buttons`, `custom` with the reply contract) goes, in the same order, in a second event,
+  `clinic_reply` (REPLY_EVENT), which the project's page reads and other clients ignore.
+- A client may keep a session id of its own (`session_request {session_id}`, then
+  `user_uttered {message, session_id}`): it is confirmed as it is. Its conversation is
+  derived from it with the server's secret (bot.sessions), so knowing a conversation's
+  id opens nothing. A missing or unusable id gets a fresh one.
 
-A message is also sent, as `user_echo` `{text}`, to the conversation's other sockets (the
-patient's other tabs), which receive the replies too.
+And Rasa's own channel lets a socket join any conversation it names and accepts any
+origin; here:
 
-After `session_confirm` the server sends `session_history`: the conversation so far,
-read from the tracker store, so a reloaded page shows it without keeping health
-questions in the browser's storage.
+- the conversation of a socket is the one bound to it at `session_request`; a message
+  naming another session id gets `session_error`, so a socket can never speak in, or
+  listen to, another patient's conversation;
+- origins are checked: the server's own origin, plus ALLOWED_ORIGINS (bot.settings);
+- a message is also sent, as `user_echo` `{text}`, to the conversation's other sockets
+  (the patient's other tabs), which receive the replies too;
+- after `session_confirm` the server sends `session_history`: the conversation so far,
+  read from the tracker store, so a reloaded page shows it without keeping health
+  questions in the browser's storage.
 """
 
 from __future__ import annotations
@@ -45,6 +51,8 @@ from bot import sessions, settings
 logger = logging.getLogger(__name__)
 
 HISTORY_LIMIT = 200
+#: The event carrying each whole reply, reply contract included (the project's page).
+REPLY_EVENT = "clinic_reply"
 MAX_SENDER_CHARS = 255
 # C0/C1 control characters except tab and newline, and lone UTF-16 surrogates (JSON can
 # carry "\ud800"; no database or encoder accepts them).
@@ -74,20 +82,23 @@ def conversation_history(tracker: Any, limit: int = HISTORY_LIMIT) -> list[dict[
 
 
 class ClinicSocketIOOutput(SocketIOOutput):
-    """Sends each bot message as one `bot_uttered` event, shaped like a REST reply.
+    """Rasa's socket.io output, and each whole reply again in REPLY_EVENT for the page.
 
-    Rasa's socket.io output splits a message into several events and cannot send the
-    `custom` part; the page needs the text, the buttons and `custom.answer` together.
+    Rasa's output splits a message into several `bot_uttered` events and cannot send the
+    `custom` part (its send_custom_json passes the JSON as emit's keyword arguments); the
+    page shows a reply's text, buttons and `custom.answer` together.
     """
 
     async def send_response(self, recipient_id: str, message: dict[str, Any]) -> None:
-        """Emit `{"text", "buttons", "custom"}` to the conversation's room."""
+        """Emit Rasa's `bot_uttered` shapes, then `{"text", "buttons", "custom"}`."""
+        standard = {key: value for key, value in message.items() if key != "custom"}
+        await super().send_response(recipient_id, standard)
         reply = {
             key: message[key]
             for key in ("text", "buttons", "custom", "image")
             if message.get(key) is not None
         }
-        await self.sio.emit(self.bot_message_evt, reply, room=recipient_id)
+        await self.sio.emit(REPLY_EVENT, reply, room=recipient_id)
 
 
 async def _maybe_await(value: Any) -> None:
@@ -176,31 +187,42 @@ class ClinicSocketIO(SocketIOInput):
         @sio.on("session_request", namespace=namespace)
         async def session_request(sid: str, data: Any = None) -> None:
             asked = data.get("session_id") if isinstance(data, dict) else None
-            resumed = sessions.is_valid(asked)
-            session_id = asked if resumed and isinstance(asked, str) else sessions.new_id()
-            await sio.save_session(sid, {"session_id": session_id}, namespace=namespace)
-            await _maybe_await(sio.enter_room(sid, session_id, namespace=namespace))
-            await sio.emit("session_confirm", session_id, room=sid, namespace=namespace)
-            history = await self._history(session_id) if resumed else []
-            await sio.emit(
-                "session_history", history, room=sid, namespace=namespace
+            client_id = asked if sessions.acceptable(asked) else sessions.new_id()
+            conversation = sessions.conversation_id(client_id)
+            previous = (await sio.get_session(sid, namespace=namespace)).get(
+                "conversation"
             )
+            if previous not in (None, conversation):
+                await _maybe_await(sio.leave_room(sid, previous, namespace=namespace))
+            await sio.save_session(
+                sid,
+                {"client_id": client_id, "conversation": conversation},
+                namespace=namespace,
+            )
+            await _maybe_await(sio.enter_room(sid, conversation, namespace=namespace))
+            await sio.emit("session_confirm", client_id, room=sid, namespace=namespace)
+            history = await self._history(conversation)
+            await sio.emit("session_history", history, room=sid, namespace=namespace)
 
         @sio.on(self.user_message_evt, namespace=namespace)
         async def handle_message(sid: str, data: Any = None) -> None:
-            bound = (await sio.get_session(sid, namespace=namespace)).get("session_id")
-            if not isinstance(data, dict) or bound is None:
+            bound = await sio.get_session(sid, namespace=namespace)
+            conversation = bound.get("conversation")
+            if not isinstance(data, dict) or conversation is None:
                 await sio.emit(
-                    "session_error", {"reason": "no session: send session_request first"},
-                    room=sid, namespace=namespace,
+                    "session_error",
+                    {"reason": "no session: send session_request first"},
+                    room=sid,
+                    namespace=namespace,
                 )
                 return
-            named = data.get("session_id")
-            if named not in (None, bound):
-                logger.warning("a socket named a conversation that is not its own")
+            if data.get("session_id") not in (None, bound["client_id"]):
+                logger.warning("a socket named a session that is not its own")
                 await sio.emit(
-                    "session_error", {"reason": "not this socket's session"},
-                    room=sid, namespace=namespace,
+                    "session_error",
+                    {"reason": "not this socket's session"},
+                    room=sid,
+                    namespace=namespace,
                 )
                 return
             text = data.get("message")
@@ -209,13 +231,17 @@ class ClinicSocketIO(SocketIOInput):
             message = UserMessage(
                 text,
                 ClinicSocketIOOutput(sio, self.bot_message_evt),
-                bound,
+                conversation,
                 input_channel=self.name(),
                 metadata=metadata if isinstance(metadata, dict) else None,
             )
             # The patient's other tabs get the replies (same room); show them the message too.
             await sio.emit(
-                "user_echo", {"text": text}, room=bound, skip_sid=sid, namespace=namespace
+                "user_echo",
+                {"text": text},
+                room=conversation,
+                skip_sid=sid,
+                namespace=namespace,
             )
             await on_new_message(message)
 

@@ -19,13 +19,15 @@ channel answers `[]` (the patient sees nothing) and logs the patient's message. 
 LockError: the scaled profile's Redis lock store is down, bot/locks.py), and in both
 cases a red flag still gets its emergency guidance (`answer_unhandled`).
 
-endpoints (deploy/scaled/endpoints.yml):
+Every profile uses it (endpoints.yml with SQLite, deploy/scaled/endpoints.yml with
+PostgreSQL), and the server refuses to start with any other tracker store
+(`require_resilient_store`): Rasa would quietly keep the conversations in memory when the
+class named cannot be loaded.
 
     tracker_store:
       type: bot.conversation_store.ResilientSQLTrackerStore
-      dialect: postgresql
-      url: ${CONVERSATIONS_DB_HOST}
-      ...
+      dialect: sqlite
+      db: ${CONVERSATIONS_DB}
 """
 
 from __future__ import annotations
@@ -244,8 +246,30 @@ def guard_agent(agent: Any) -> None:
     agent.handle_message = guarded
 
 
+class ConversationStoreConfigurationError(RuntimeError):
+    """The server would keep conversations somewhere other than the resilient store."""
+
+
+def require_resilient_store(agent: Any) -> None:
+    """Refuse to serve unless conversations go to ResilientSQLTrackerStore.
+
+    Rasa quietly keeps conversations in memory when the tracker store named in
+    endpoints.yml cannot be imported, or when none is named: they would be lost on the
+    next restart, and nothing would retry or report a database failure.
+    """
+    store = agent.tracker_store
+    store = getattr(store, "_tracker_store", store)  # inside Rasa's fail-safe wrapper
+    if not isinstance(store, ResilientSQLTrackerStore):
+        raise ConversationStoreConfigurationError(
+            f"conversations would be kept in {type(store).__name__}, not in the"
+            " conversations database: endpoints.yml's tracker_store must be"
+            " `type: bot.conversation_store.ResilientSQLTrackerStore`"
+        )
+
+
 async def guard_on_start(app: Any, _loop: Any) -> None:
-    """Sanic listener: guard the agent Rasa loaded (registered after the loader)."""
+    """Sanic listener: check and guard the agent Rasa loaded (after the loader)."""
     agent = getattr(app.ctx, "agent", None)
     if agent is not None:
+        require_resilient_store(agent)
         guard_agent(agent)

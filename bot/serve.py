@@ -20,6 +20,8 @@ from functools import lru_cache
 from pathlib import Path
 from typing import IO
 
+from bot import settings
+from bot.supervise import Supervised, answers
 from bot.training import MODEL_FILE, ROOT
 
 STOP_TIMEOUT = 10.0
@@ -57,8 +59,7 @@ def server_env() -> dict[str, str]:
     env.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
     env.setdefault("PYTHONWARNINGS", "ignore")
     env.setdefault("SQLALCHEMY_SILENCE_UBER_WARNING", "1")
-    env.setdefault("CONVERSATIONS_DB", "build/conversations.db")
-    env.setdefault("ACTION_ENDPOINT_URL", f"http://127.0.0.1:{action_port()}/webhook")
+    env.update(settings.endpoint_defaults(env))
     return env
 
 
@@ -160,53 +161,88 @@ def stop_requested() -> Callable[[], bool]:
     return lambda: bool(received)
 
 
+ACTION_START_ALLOWANCE = 60.0
+#: Loading the model takes ~10 s, a minute on a busy machine.
+RASA_START_ALLOWANCE = 300.0
+
+
 def _wait_for_action_server(
-    process: subprocess.Popen[bytes], timeout: float = 60
+    process: subprocess.Popen[bytes], timeout: float = ACTION_START_ALLOWANCE
 ) -> None:
     deadline = time.monotonic() + timeout
     url = f"http://127.0.0.1:{action_port()}/health"
     while time.monotonic() < deadline and process.poll() is None:
-        try:
-            with urllib.request.urlopen(url, timeout=2):
-                return
-        except (urllib.error.URLError, ConnectionError, TimeoutError):
-            time.sleep(0.3)
+        if answers(url, timeout=2):
+            return
+        time.sleep(0.3)
+
+
+def supervised_servers() -> tuple[Supervised, Supervised]:
+    """The action server and the Rasa server, as `python -m bot run` watches them."""
+    actions = Supervised(
+        "the action server",
+        lambda: start_process(action_server_command()),
+        stop_process,
+        f"http://127.0.0.1:{action_port()}/health",
+        ACTION_START_ALLOWANCE,
+    )
+    # Rasa's HTTP API (--enable-api) stays off: only the channels are served.
+    interface = os.environ.get("RASA_INTERFACE", "0.0.0.0")  # noqa: S104
+    rasa = Supervised(
+        "the Rasa server",
+        lambda: start_process(rasa_server_command(["--interface", interface])),
+        stop_process,
+        f"http://127.0.0.1:{rasa_port()}/",
+        RASA_START_ALLOWANCE,
+    )
+    return actions, rasa
+
+
+def _announce() -> None:
+    port = rasa_port()
+    print(
+        f"\nassistant ready: chat page http://localhost:{port}/"
+        f" · REST http://localhost:{port}/webhooks/rest/webhook"
+        f" · socket.io http://localhost:{port}/socket.io"
+        f" · status http://localhost:{port}/health"
+        f" · actions http://localhost:{action_port()}  (Ctrl-C stops both)\n",
+        flush=True,
+    )
 
 
 def run() -> int:
-    """Serve until Ctrl-C (or until a server stops); returns the exit status."""
-    actions = start_process(action_server_command())
-    _wait_for_action_server(actions)
-    if actions.poll() is not None:
-        return 1
-    # Rasa's HTTP API (--enable-api) stays off: only the channels are served.
-    rasa = start_process(
-        rasa_server_command(
-            ["--interface", os.environ.get("RASA_INTERFACE", "0.0.0.0")]  # noqa: S104
-        )
-    )
+    """Serve until Ctrl-C, restarting a server that exits or stops answering.
+
+    A server that fails its very first start (a missing store, a port in use) stops
+    the run with its own message instead: restarting would not mend that.
+    """
+    actions, rasa = supervised_servers()
     stopping = stop_requested()
+    actions.launch(time.monotonic())
+    assert actions.process is not None
+    _wait_for_action_server(actions.process)
+    if actions.process.poll() is not None:
+        return 1
+    rasa.launch(time.monotonic())
     announced = False
     try:
         while not stopping():
-            if actions.poll() is not None or rasa.poll() is not None:
-                print("a server stopped unexpectedly; shutting down", file=sys.stderr)
+            now = time.monotonic()
+            for server in (actions, rasa):
+                server.tick(now)
+            if not rasa.ever_healthy and rasa.process is None:
+                print("the Rasa server did not start (see above)", file=sys.stderr)
                 return 1
-            if not announced and wait_until_ready(rasa_port(), timeout=0.3):
+            if rasa.ever_healthy and not announced:
                 announced = True
-                print(
-                    f"\nassistant ready: chat page http://localhost:{rasa_port()}/"
-                    f" · REST http://localhost:{rasa_port()}/webhooks/rest/webhook"
-                    f" · socket.io http://localhost:{rasa_port()}/socket.io"
-                    f" · actions http://localhost:{action_port()}  (Ctrl-C stops both)\n",
-                    flush=True,
-                )
+                _announce()
             time.sleep(0.5)
         return 0
     finally:
         print("stopping the Rasa server and the action server...", flush=True)
-        stop_process(rasa)
-        stop_process(actions)
+        for server in (rasa, actions):
+            if server.process is not None:
+                stop_process(server.process)
         print("stopped.")
 
 

@@ -3,7 +3,8 @@
 `python -m bot.server` is what `make run` starts on :5005. It does what `rasa run` does
 (load the model, serve the channels in credentials.yml, use endpoints.yml) and adds:
 
-- the patient chat page and the embeddable widget (bot.web), the staff console;
+- the patient chat page and the embeddable widget (bot.web), the staff console, and
+  GET /health: which parts of the assistant are up (bot.status);
 - security headers on every response and CORS limited to ALLOWED_ORIGINS;
 - Rasa's HTTP API only when asked for (RASA_ENABLE_API=true) and then only with a token
   (RASA_API_TOKEN) or JWT secret (RASA_JWT_SECRET) from the environment;
@@ -34,7 +35,11 @@ class ConfigurationError(RuntimeError):
 
 def api_settings() -> tuple[bool, str | None, str | None]:
     """(enable_api, auth_token, jwt_secret) from the environment; refuses an open API."""
-    enabled = os.environ.get("RASA_ENABLE_API", "").strip().lower() in {"1", "true", "yes"}
+    enabled = os.environ.get("RASA_ENABLE_API", "").strip().lower() in {
+        "1",
+        "true",
+        "yes",
+    }
     token = os.environ.get("RASA_API_TOKEN", "").strip() or None
     jwt_secret = os.environ.get("RASA_JWT_SECRET", "").strip() or None
     if enabled and not (token or jwt_secret):
@@ -85,9 +90,10 @@ def build_app(
     import rasa.core.utils
     from rasa.core.utils import AvailableEndpoints
 
-    from bot import channels, conversation_store, settings, speed, staff, web
+    from bot import channels, conversation_store, settings, speed, staff, status, web
 
     check_secrets()
+    os.environ.update(settings.endpoint_defaults())
     enable_api, token, jwt_secret = api_settings()
     limit_action_timeout(settings.action_timeout())
     endpoints = AvailableEndpoints.read_endpoints(endpoints_file)
@@ -108,6 +114,7 @@ def build_app(
             channel.app = app
     web.install(app)
     staff.install(app)
+    status.install(app, endpoints.action if endpoints else None)
     speed.apply(app, endpoints)
     app.register_listener(
         partial(rasa.core.run.load_agent_on_start, model, endpoints, None),
@@ -146,7 +153,9 @@ def main(argv: list[str] | None = None) -> int:
     silence_deprecations()
     rasa.utils.common.update_sanic_log_level()
     try:
-        app, workers = build_app(args.credentials, args.endpoints, args.model, args.port)
+        app, workers = build_app(
+            args.credentials, args.endpoints, args.model, args.port
+        )
     except ConfigurationError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2

@@ -1,10 +1,20 @@
-"""Conversation ids the server issues: 128 random bits and an HMAC tag.
+"""Which conversation a socket.io client's session id opens.
 
-The id doubles as Rasa's sender id. Only ids this server (or another server sharing
-SESSION_SECRET) issued are accepted back, so a page cannot make up, count through or
-guess another patient's conversation. The secret comes from SESSION_SECRET (or the file
-SESSION_SECRET_FILE names), or from a file outside git (build/secrets/session.key,
-created on first use, mode 0600) so that sessions survive a restart of a single server.
+A client keeps a session id of its own: the project's page keeps the one the server gave
+it (`new_id`), rasa-webchat and Rasa's chat-widget keep one they made up. The id is a
+bearer secret held in that browser's storage, and it is never a conversation's id: the
+conversation (Rasa's sender id, what the tracker store, the staff console and the logs
+see) is `conversation_id(client_id)`, an HMAC-SHA256 of the client's id under the
+server's secret. So a conversation id, wherever it is seen, cannot be used to open that
+conversation, and a made-up client id opens a conversation of its own.
+
+Client ids must be `acceptable`: 16 to 128 characters of letters, digits and `._:-`
+(uuids, hex and base64url tokens), so a short guessable id such as "1" is never shared
+by two patients; anything else gets a fresh id from the server.
+
+The secret comes from SESSION_SECRET (or the file SESSION_SECRET_FILE names), or from a
+file outside git (build/secrets/session.key, created on first use, mode 0600), so that
+conversations survive a restart; servers behind one address share SESSION_SECRET.
 """
 
 from __future__ import annotations
@@ -12,16 +22,19 @@ from __future__ import annotations
 import hashlib
 import hmac
 import os
+import re
 import secrets
 from functools import lru_cache
 from pathlib import Path
+from typing import TypeGuard
 
 from bot import settings
 from bot.training import ROOT
 
 SECRET_FILE = ROOT / "build" / "secrets" / "session.key"
-ID_BYTES = 16
-TAG_HEX = 32
+ID_BYTES = 24
+CONVERSATION_HEX = 40
+_ACCEPTABLE = re.compile(r"[A-Za-z0-9._:-]{16,128}")
 
 
 @lru_cache(maxsize=1)
@@ -43,22 +56,17 @@ def _file_secret(path: Path) -> bytes:
     return value
 
 
-def _tag(random_part: str) -> str:
-    digest = hmac.new(_secret(), random_part.encode(), hashlib.sha256).hexdigest()
-    return digest[:TAG_HEX]
-
-
 def new_id() -> str:
-    """A fresh conversation id: `<32 hex random>.<32 hex tag>`."""
-    random_part = secrets.token_hex(ID_BYTES)
-    return f"{random_part}.{_tag(random_part)}"
+    """A fresh client session id: 192 random bits, base64url."""
+    return secrets.token_urlsafe(ID_BYTES)
 
 
-def is_valid(session_id: object) -> bool:
-    """Whether `session_id` is one this server issued."""
-    if not isinstance(session_id, str) or len(session_id) != 2 * ID_BYTES + 1 + TAG_HEX:
-        return False
-    random_part, _, tag = session_id.partition(".")
-    if len(random_part) != 2 * ID_BYTES:
-        return False
-    return hmac.compare_digest(tag, _tag(random_part))
+def acceptable(client_id: object) -> TypeGuard[str]:
+    """Whether a client may keep `client_id` as its session id."""
+    return isinstance(client_id, str) and _ACCEPTABLE.fullmatch(client_id) is not None
+
+
+def conversation_id(client_id: str) -> str:
+    """The conversation a client's session id opens (not computable without the secret)."""
+    message = b"socketio-conversation:" + client_id.encode()
+    return hmac.new(_secret(), message, hashlib.sha256).hexdigest()[:CONVERSATION_HEX]

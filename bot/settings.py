@@ -73,6 +73,22 @@ def allowed_origins() -> list[str]:
     return [origin.strip().rstrip("/") for origin in raw.split(",") if origin.strip()]
 
 
+def endpoint_defaults(environ: dict[str, str] | None = None) -> dict[str, str]:
+    """The variables endpoints.yml names, with their defaults where unset.
+
+    `python -m bot run`, supervisord and a server started by hand all get the same: the
+    action server on 127.0.0.1:ACTION_PORT, conversations in build/conversations.db.
+    """
+    environ = dict(os.environ if environ is None else environ)
+    port = environ.get("ACTION_PORT", "").strip() or "5055"
+    return {
+        "ACTION_ENDPOINT_URL": environ.get("ACTION_ENDPOINT_URL", "").strip()
+        or f"http://127.0.0.1:{port}/webhook",
+        "CONVERSATIONS_DB": environ.get("CONVERSATIONS_DB", "").strip()
+        or "build/conversations.db",
+    }
+
+
 def max_socket_bytes() -> int:
     """The largest socket.io packet accepted (a message far above MAX_MESSAGE_CHARS)."""
     return max(64 * 1024, 16 * max_message_chars())

@@ -15,6 +15,7 @@ import pytest
 from bot.nlg import ANSWER_TYPES
 from bot.serve import free_port, start_process, stop_process, wait_until_ready
 from bot.training import model_is_current
+from tests.served import say
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 
@@ -56,16 +57,6 @@ def assistant(env):
         yield f"http://127.0.0.1:{env['RASA_PORT']}", process
     finally:
         stop(process, signal.SIGINT)
-
-
-def say(base, sender, text, timeout=30):
-    response = httpx.post(
-        f"{base}/webhooks/rest/webhook",
-        json={"sender": sender, "message": text},
-        timeout=timeout,
-    )
-    response.raise_for_status()
-    return response.json()
 
 
 def contract(messages):

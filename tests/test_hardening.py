@@ -48,6 +48,7 @@ REST_TOKEN = "rest-token-for-the-hardening-tests"
 PHONE, EMAIL = "555-867-5309", "jane.patient@example.com"
 PRIVATE_MESSAGE = f"my number is {PHONE} and my email is {EMAIL}, call about my knee"
 WEBHOOK = "/webhooks/rest/webhook"
+REPLY = "clinic_reply"  # bot.channels.REPLY_EVENT: each reply whole, with its contract
 
 
 def base_env(store_url: str, conversations: Path) -> dict[str, str]:
@@ -82,6 +83,7 @@ def assistant(store_url, tmp_path_factory) -> Iterator[dict[str, Any]]:
                 "base": f"http://127.0.0.1:{env['RASA_PORT']}",
                 "actions": f"http://127.0.0.1:{env['ACTION_PORT']}",
                 "log": log,
+                "conversations": folder / "c.db",
             }
         finally:
             stop_process(process, signal.SIGINT, timeout=30)
@@ -232,7 +234,8 @@ class Patient:
         self.events: list[tuple[str, Any]] = []
         self.arrived = threading.Condition()
         self.client = socketio.Client(reconnection=False)
-        for name in ("session_confirm", "session_history", "bot_uttered", "session_error"):
+        names = ("session_confirm", "session_history", "bot_uttered", REPLY, "session_error")
+        for name in names:
             self.client.on(name, self._recorder(name))
         headers = {"Origin": origin} if origin else {}
         self.client.connect(base, transports=["polling"], headers=headers, wait_timeout=10)
@@ -267,7 +270,7 @@ class Patient:
         self.client.emit("user_uttered", {"message": message, "session_id": session_id})
 
     def answers(self) -> list[dict[str, Any]]:
-        return [m["custom"]["answer"] for m in self.of("bot_uttered") if "custom" in m]
+        return [m["custom"]["answer"] for m in self.of(REPLY) if "custom" in m]
 
     def close(self) -> None:
         # abort: a graceful polling disconnect waits out the server's long poll (~25 s)
@@ -288,30 +291,68 @@ def open_patient(assistant, patients, origin: str | None = None) -> Patient:
     return patient
 
 
-def test_the_server_issues_ids_and_refuses_forged_ones(assistant, patients):
-    from bot import sessions
+def test_a_client_keeps_its_own_session_id_and_a_bad_one_gets_a_fresh_id(
+    assistant, patients
+):
+    import uuid
 
-    first = open_patient(assistant, patients)
-    issued = first.start()
-    assert sessions.is_valid(issued)
-    for forged in ("patient-1", issued.split(".")[0], issued[:-1] + "0", 42, ["x"]):
+    own = str(uuid.uuid4())  # as Rasa's chat-widget makes one
+    patient = open_patient(assistant, patients)
+    assert patient.start(own) == own
+    patient.say("what is prp", session_id=own)
+    assert [a["type"] for a in patient.wait_for_answers(1)] == ["knowledge"]
+    for unusable in ("1", "patient-1", "x" * 129, "has space in it....", 42, ["x"]):
         other = open_patient(assistant, patients)
-        given = other.start(forged)
-        assert given != forged and sessions.is_valid(given)
+        given = other.start(unusable)
+        assert isinstance(given, str) and given != unusable and len(given) >= 16
         assert other.wait_for("session_history")[-1] == []
 
 
-def test_a_socket_cannot_speak_in_another_conversation(assistant, patients):
-    alice, mallory = open_patient(assistant, patients), open_patient(assistant, patients)
+def conversation_ids(assistant) -> set[str]:
+    import sqlite3
+
+    with sqlite3.connect(assistant["conversations"]) as db:
+        return {row[0] for row in db.execute("SELECT DISTINCT sender_id FROM events")}
+
+
+def test_knowing_a_conversations_id_opens_nothing(assistant, patients):
+    alice = open_patient(assistant, patients)
     alice_id = alice.start()
-    mallory.start()
-    mallory.say("what is prp", session_id=alice_id)
-    assert mallory.wait_for("session_error")[-1]["reason"] == "not this socket's session"
-    alice.say("what helps joint pain", session_id=alice_id)
-    assert alice.wait_for_answers(1)
-    time.sleep(1)  # let anything misrouted arrive before looking
-    assert mallory.of("bot_uttered") == []
-    assert [a["sections"][0]["number"] for a in alice.answers()] == [5]
+    before = conversation_ids(assistant)
+    alice.say("what is prp")
+    alice.wait_for_answers(1)
+    (conversation,) = conversation_ids(assistant) - before
+    assert conversation != alice_id  # what staff, logs and the store see is derived
+    mallory = open_patient(assistant, patients)
+    assert mallory.start(conversation) == conversation  # accepted, as any client id...
+    assert mallory.wait_for("session_history")[-1] == []  # ...but another conversation
+    mallory.say("what helps joint pain")
+    mallory.wait_for_answers(1)
+    time.sleep(1)
+    assert len(alice.answers()) == 1  # nothing of mallory's reached alice
+    reloaded = open_patient(assistant, patients)
+    reloaded.start(alice_id)
+    history = reloaded.wait_for("session_history")[-1]
+    assert [t["text"] for t in history if t["sender"] == "user"] == ["what is prp"]
+
+
+def test_bot_uttered_has_rasas_own_shapes_and_the_contract_comes_apart(
+    assistant, patients
+):
+    patient = open_patient(assistant, patients)
+    patient.start()
+    patient.say("what helps my knee")
+    (answer,) = patient.wait_for_answers(1)
+    uttered = patient.wait_for("bot_uttered")
+    (reply,) = [m for m in patient.of(REPLY) if "custom" in m]
+    # Rasa 3.6's SocketIOOutput: a paragraph a message, quick replies on the last one.
+    assert all(set(m) in ({"text"}, {"text", "quick_replies"}) for m in uttered)
+    assert "\n\n".join(m["text"] for m in uttered) == reply["text"].strip()
+    assert uttered[-1]["quick_replies"] == [
+        {"content_type": "text", "title": b["title"], "payload": b["payload"]}
+        for b in reply["buttons"]
+    ]
+    assert answer["type"] == "knowledge"
 
 
 def test_a_message_before_session_request_is_refused(assistant, patients):

@@ -5,7 +5,8 @@
  * serves it: `session_request` -> `session_confirm` (the server-issued id, kept in
  * localStorage so a reload or a new tab continues) -> `session_history` (the conversation
  * so far, from the server; no patient text is kept in the browser), then `user_uttered` /
- * `bot_uttered`.
+ * `clinic_reply` (each reply whole: text, buttons and the reply contract; the server's
+ * `bot_uttered` events carry the same in Rasa's shapes, for standard clients).
  *
  * Every text is put into the page as text (textContent, createTextNode), never as HTML:
  * the only markup made from a bot message is a link, built element by element, and only
@@ -519,7 +520,7 @@
         state.ready = true;
         flush();
       });
-      socket.on("bot_uttered", function (message) {
+      socket.on("clinic_reply", function (message) {
         if (!message || typeof message !== "object") return;
         setWaiting(false);
         if (status.classList.contains("cc-status--warn")) setStatus("");

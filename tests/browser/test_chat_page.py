@@ -24,7 +24,8 @@ from tests.browser.pages import (
 
 pytestmark = [pytest.mark.browser, pytest.mark.e2e]
 
-SESSION_ID = re.compile(r"^[0-9a-f]{32}\.[0-9a-f]{32}$")
+# The id the server issues (bot.sessions.new_id): 192 random bits, base64url.
+SESSION_ID = re.compile(r"^[A-Za-z0-9_-]{32}$")
 HOSTILE = [
     "<script>window.__pwned = 1</script>",
     '<img src=x onerror="window.__pwned = 2">',

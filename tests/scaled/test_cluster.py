@@ -78,7 +78,7 @@ def test_socketio_through_nginx_sticks_each_browser_to_one_server(
                     "user_uttered", {"message": "what is prp", "session_id": session_id}
                 )
 
-            @client.on("bot_uttered")
+            @client.on("clinic_reply")  # bot.channels.REPLY_EVENT
             async def uttered(data: dict) -> None:
                 received.append(data)
                 if (data.get("custom") or {}).get("answer"):

@@ -60,7 +60,7 @@ def timed_say(url: str, sender: str, text: str) -> tuple[list[dict[str, Any]], f
 
 
 async def socket_reply(url: str, text: str) -> list[dict[str, Any]]:
-    """The bot_uttered messages a new socket.io session gets for one message."""
+    """The replies (clinic_reply) a new socket.io session gets for one message."""
     received: list[dict[str, Any]] = []
     answered = asyncio.Event()
     client = socketio.AsyncClient()
@@ -69,7 +69,7 @@ async def socket_reply(url: str, text: str) -> list[dict[str, Any]]:
     async def confirm(session_id: str) -> None:
         await client.emit("user_uttered", {"message": text, "session_id": session_id})
 
-    @client.on("bot_uttered")
+    @client.on("clinic_reply")  # bot.channels.REPLY_EVENT
     async def uttered(data: dict[str, Any]) -> None:
         received.append(data)
         if (data.get("custom") or {}).get("answer"):
