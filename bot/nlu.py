@@ -66,6 +66,11 @@ class _Rule(GraphComponent):
         execution_context: ExecutionContext,
     ) -> GraphComponent:
         """Create the component."""
+        return cls.from_config(config)
+
+    @classmethod
+    def from_config(cls, config: dict[str, Any]) -> GraphComponent:
+        """The component built from its configuration (nothing to configure)."""
         return cls()
 
     def process_training_data(self, training_data: TrainingData) -> TrainingData:
@@ -86,11 +91,28 @@ class RedFlagDetector(_Rule):
       - a symptom only mentioned as negated, past or in a general question ("no fever",
         "is a headache normal after an epidural?") overrules a classifier that guessed an
         emergency: the next intent in the ranking is taken;
-      - with no symptom pattern at all, the classifier's emergency guess stands (it may
-        know a way of putting it that the patterns do not).
+      - with no symptom pattern at all, the classifier's emergency guess stands when its
+        confidence reaches `classifier_threshold` (it may know a way of putting it that
+        the patterns do not);
+      - a message with a symptom word is never small talk (see _overrule_small_talk).
     """
 
-    def __init__(self) -> None:
+    @staticmethod
+    def get_default_config() -> dict[str, Any]:
+        """The component's settings.
+
+        `classifier_threshold`: below it, the classifier's emergency guess without a
+        pattern is not taken (0: always taken; config.yml has the measured choice).
+        """
+        return {"classifier_threshold": 0.0}
+
+    @classmethod
+    def from_config(cls, config: dict[str, Any]) -> GraphComponent:
+        """The component with its configured threshold."""
+        return cls(float(config.get("classifier_threshold", 0.0)))
+
+    def __init__(self, classifier_threshold: float = 0.0) -> None:
+        self.classifier_threshold = classifier_threshold
         self.detector = project_detector()
         self.symptom_words = frozenset(
             fold_accents(w.lower())
@@ -105,7 +127,10 @@ class RedFlagDetector(_Rule):
             assessment = self.detector.assess(message.get(TEXT) or "", language)
             flag = assessment.flag
             if flag is None:
-                if assessment.not_current:
+                intent = message.get(INTENT) or {}
+                if assessment.not_current or (
+                    intent.get("confidence", 0.0) < self.classifier_threshold
+                ):
                     self._demote_emergency_guess(message)
                 if assessment.not_current or self._names_a_symptom(message):
                     self._overrule_small_talk(message, language)
@@ -184,7 +209,12 @@ def _language_of(message: Message) -> str:
 
 
 def _set_language(message: Message, code: str, confidence: float) -> None:
-    """The language in the parse data and as the `language` entity (sets the slot)."""
+    """The language in the parse data and, unless English, as the `language` entity.
+
+    The entity fills the `language` slot; English sets none, because an entity on every
+    message would be one more in every conversation test. The slot goes back to English
+    by its `from_intent` mapping, on a question only an English message can be.
+    """
     message.set(
         LANGUAGE_KEY, {"code": code, "confidence": confidence}, add_to_output=True
     )
@@ -193,16 +223,17 @@ def _set_language(message: Message, code: str, confidence: float) -> None:
         for e in message.get(ENTITIES) or []
         if e.get(ENTITY_ATTRIBUTE_TYPE) != LANGUAGE_KEY
     ]
-    entities.append(
-        {
-            ENTITY_ATTRIBUTE_TYPE: LANGUAGE_KEY,
-            ENTITY_ATTRIBUTE_VALUE: code,
-            ENTITY_ATTRIBUTE_START: 0,
-            ENTITY_ATTRIBUTE_END: 0,
-            ENTITY_ATTRIBUTE_CONFIDENCE: round(confidence, 4),
-            EXTRACTOR: LanguageIdentifier.__name__,
-        }
-    )
+    if code != DEFAULT_LANGUAGE:
+        entities.append(
+            {
+                ENTITY_ATTRIBUTE_TYPE: LANGUAGE_KEY,
+                ENTITY_ATTRIBUTE_VALUE: code,
+                ENTITY_ATTRIBUTE_START: 0,
+                ENTITY_ATTRIBUTE_END: len(message.get(TEXT) or ""),
+                ENTITY_ATTRIBUTE_CONFIDENCE: round(confidence, 4),
+                EXTRACTOR: LanguageIdentifier.__name__,
+            }
+        )
     message.set(ENTITIES, entities, add_to_output=True)
 
 
