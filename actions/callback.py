@@ -25,14 +25,17 @@ MAX_NAME_WORDS = 6
 MAX_TIME_CHARS = 200
 #: Leading phrases patients put before their name ("my name is Ann", "it's Bob").
 NAME_LEADS = re.compile(
-    r"^\s*(?:(?:hi|hello|hey)[,!.]?\s+)?(?:my name is|my name's|name is|name's|"
-    r"i am|i'm|it's|its|this is|call me)(?:\s+|$)",
+    r"^\s*(?:(?:hi|hello|hey|hola)[,!.]?\s+)?(?:my name is|my name's|name is|name's|"
+    r"i am|i'm|it's|its|this is|call me|me llamo|mi nombre es|soy)(?:\s+|$)",
     re.IGNORECASE,
 )
 #: Characters a name may hold besides letters and combining marks.
 NAME_PUNCTUATION = frozenset(" '\u2019-.,")
-YES_WORDS = frozenset({"yes", "y", "yeah", "yep", "yup", "ok", "okay", "sure", "agree"})
-NO_WORDS = frozenset({"no", "n", "nope", "nah"})
+YES_WORDS = frozenset(
+    {"yes", "y", "yeah", "yep", "yup", "ok", "okay", "sure", "agree"}
+    | {"si", "claro", "vale", "acuerdo", "bueno"}  # Spanish, accents folded ("sí")
+)
+NO_WORDS = frozenset({"no", "n", "nope", "nah", "nunca"})
 #: Intents whose message means an emergency (bot.nlu.RedFlagDetector sets them).
 EMERGENCY_INTENTS = frozenset({"report_red_flag", "report_self_harm"})
 #: The slots of callback_form, in the order it asks them.
@@ -113,7 +116,8 @@ def normalise_consent(value: Any) -> bool | None:
     text = clean_text(value, 40)
     if text is None:
         return None
-    words = set(re.findall(r"[a-z]+", text.lower()))
+    folded = unicodedata.normalize("NFD", text.lower())
+    words = set(re.findall(r"[a-z]+", folded.encode("ascii", "ignore").decode()))
     if words & YES_WORDS and not words & NO_WORDS:
         return True
     if words & NO_WORDS and not words & YES_WORDS:

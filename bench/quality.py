@@ -9,7 +9,9 @@
 3. The search engine behind the assistant's free-text fallback: in-memory BM25 over lemma
    passages vs SQLite FTS5, top-1 section on the topic questions.
 4. Red flags: recall and false alarms of the detector alone and of the running system
-   (detector + NLU intent) on each table; the final table was never used for tuning.
+   (detector + NLU intent) on each table (every tests/nlu/red_flags*.yml) and per
+   language; the final table was never used for tuning.
+5. Language identification: accuracy on the labelled short messages (bench.language_id).
 """
 
 from __future__ import annotations
@@ -21,8 +23,9 @@ import sys
 import tempfile
 import time
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -50,13 +53,6 @@ HELDOUT_ANSWERS = ROOT / "tests" / "nlu" / "heldout_answers.yml"
 REAL_QUESTIONS = ROOT / "tests" / "nlu" / "real_questions.yml"
 LEAFLET_QUESTIONS = ROOT / "tests" / "nlu" / "leaflet_questions.yml"
 LEAFLETS = ROOT / "tests" / "fixtures" / "documents"
-TABLES = [
-    "red_flags.yml",
-    "red_flags_holdout.yml",
-    "red_flags_blind.yml",
-    "red_flags_final.yml",
-]
-EMERGENCY_INTENTS = {"report_red_flag", "report_self_harm"}
 
 
 def _gold_key(
@@ -69,6 +65,45 @@ def _gold_key(
         ):
             return index
     return None
+
+
+RED_FLAG_TABLES = ROOT / "tests" / "nlu"
+EMERGENCY_INTENTS = {"report_red_flag", "report_self_harm"}
+
+
+@dataclass(frozen=True)
+class RedFlagTable:
+    """A table of emergencies and near misses (tests/nlu/red_flags*.yml).
+
+    The format: `language:` (ISO 639-1; English when absent), `emergencies:` a list of
+    {text, kind} and `near_misses:` a list of texts (or of {text, kind}).
+    """
+
+    name: str
+    language: str
+    emergencies: list[str]
+    kinds: list[str]
+    near_misses: list[str]
+
+
+def red_flag_tables(folder: Path = RED_FLAG_TABLES) -> list[RedFlagTable]:
+    """Every red-flag table in the folder, by file name."""
+    tables = []
+    for path in sorted(folder.glob("red_flags*.yml")):
+        raw = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+        tables.append(
+            RedFlagTable(
+                name=path.name,
+                language=str(raw.get("language") or "en"),
+                emergencies=[e["text"] for e in raw.get("emergencies") or []],
+                kinds=[str(e.get("kind")) for e in raw.get("emergencies") or []],
+                near_misses=[
+                    m["text"] if isinstance(m, dict) else m
+                    for m in raw.get("near_misses") or []
+                ],
+            )
+        )
+    return tables
 
 
 def plain_search_baseline(
@@ -139,40 +174,73 @@ def search_engines(questions: list[LabelledQuestion]) -> dict[str, float]:
 
 
 def red_flag_rows() -> list[tuple[str, str, str, str, str]]:
-    """Recall and false alarms per table: the detector alone, and the whole system."""
+    """Recall and false alarms per table and per language: the detector alone, and the
+    whole system (detector + NLU intent, language identification included)."""
     detector = project_detector()
-    tables = []
-    for name in TABLES:
-        path = ROOT / "tests" / "nlu" / name
-        if path.exists():
-            table = yaml.safe_load(path.read_text(encoding="utf-8"))
-            tables.append(
-                (name, [e["text"] for e in table["emergencies"]], table["near_misses"])
-            )
-    texts = [t for _, emergencies, misses in tables for t in emergencies + misses]
+    tables = red_flag_tables()
+    texts = [t for table in tables for t in table.emergencies + table.near_misses]
     parses = iter(parse_messages(MODEL_FILE, texts))  # one model load for every table
 
     def share(hits: int, total: int) -> str:
-        return f"{hits}/{total} = {hits / total:.3f}"
+        return f"{hits}/{total} = {hits / total:.3f}" if total else "-"
 
-    rows = []
-    for name, emergencies, misses in tables:
+    counts: list[tuple[str, list[int]]] = []
+    for table in tables:
         flagged = [
             p["intent"]["name"] in EMERGENCY_INTENTS
-            for p in (next(parses) for _ in range(len(emergencies) + len(misses)))
+            for p in (next(parses) for _ in table.emergencies + table.near_misses)
         ]
-        found = sum(detector.detect(t) is not None for t in emergencies)
-        alarms = sum(detector.detect(t) is not None for t in misses)
-        rows.append(
+        n = len(table.emergencies)
+        found = sum(detector.detect(t) is not None for t in table.emergencies)
+        alarms = sum(detector.detect(t) is not None for t in table.near_misses)
+        counts.append(
             (
-                name,
-                share(found, len(emergencies)),
-                share(alarms, len(misses)),
-                share(sum(flagged[: len(emergencies)]), len(emergencies)),
-                share(sum(flagged[len(emergencies) :]), len(misses)),
+                table.name,
+                [
+                    found,
+                    alarms,
+                    sum(flagged[:n]),
+                    sum(flagged[n:]),
+                    n,
+                    len(flagged) - n,
+                ],
             )
         )
+        counts.append((f"language: {table.language}", counts[-1][1]))
+    totals: dict[str, list[int]] = {}
+    rows = []
+    for name, c in counts:
+        if name.startswith("language: "):
+            totals[name] = [
+                a + b for a, b in zip(totals.get(name, [0] * 6), c, strict=True)
+            ]
+            continue
+        rows.append((name, *_shares(c, share)))
+    rows += [(name, *_shares(c, share)) for name, c in sorted(totals.items())]
     return rows
+
+
+def _shares(
+    c: list[int], share: Callable[[int, int], str]
+) -> tuple[str, str, str, str]:
+    found, alarms, system_found, system_alarms, n_emergencies, n_misses = c
+    return (
+        share(found, n_emergencies),
+        share(alarms, n_misses),
+        share(system_found, n_emergencies),
+        share(system_alarms, n_misses),
+    )
+
+
+def language_id_row() -> dict[str, Any]:
+    """The assistant's language identification on the labelled short messages."""
+    from bench.language_id import labelled_messages, scores
+    from bot.language import project_identifier
+
+    identifier = project_identifier()
+    pairs = labelled_messages()
+    predicted = [identifier.identify(text).language for text, _ in pairs]
+    return scores(pairs, predicted) if pairs else {}
 
 
 def answer_set(path: Path, parses: dict[str, dict[str, Any]]) -> dict[str, Any]:
@@ -241,6 +309,7 @@ def measure() -> dict[str, Any]:
         "accuracy": report.accuracy,
         "macro_f1": report.macro_f1,
         "red_flags": red_flag_rows(),
+        "language_id": language_id_row(),
         "confusions": Counter(
             (e.intent, p)
             for e, p in zip(examples, predicted, strict=True)
@@ -306,6 +375,14 @@ def main() -> int:
     )
     for row in figures["red_flags"]:
         print(f"{row[0]:24} {row[1]:>16} {row[2]:>14} {row[3]:>16} {row[4]:>14}")
+    language = figures["language_id"]
+    if language:
+        print(
+            f"\nlanguage identification (bot.language): {language['all']} right; "
+            f"Spanish {language['es']}, English {language['en']}, others "
+            f"{language['others']}; English messages given another language: "
+            f"{language['english_sent_elsewhere']}"
+        )
 
     if "-v" in sys.argv:
         print("\nconfusions (gold -> predicted):")

@@ -69,7 +69,9 @@ def clean_text(text: str) -> str:
     return _UNPRINTABLE.sub("", text)
 
 
-def conversation_history(tracker: Any, limit: int = HISTORY_LIMIT) -> list[dict[str, Any]]:
+def conversation_history(
+    tracker: Any, limit: int = HISTORY_LIMIT
+) -> list[dict[str, Any]]:
     """The patient's and the assistant's messages of a tracker, oldest first."""
     turns: list[dict[str, Any]] = []
     for event in tracker.events:
@@ -252,7 +254,9 @@ class BadRequestError(ValueError):
     """A REST request the channel refuses, with the reason it gives back (HTTP 400)."""
 
 
-def parse_rest_body(body: bytes, max_bytes: int) -> tuple[str, str, dict[str, Any] | None]:
+def parse_rest_body(
+    body: bytes, max_bytes: int
+) -> tuple[str, str, dict[str, Any] | None]:
     """(sender, message, metadata) from a REST request body, or BadRequestError with why."""
     if len(body) > max_bytes:
         raise BadRequestError(f"the request body is larger than {max_bytes} bytes")
@@ -263,7 +267,9 @@ def parse_rest_body(body: bytes, max_bytes: int) -> tuple[str, str, dict[str, An
     except ValueError:
         raise BadRequestError("the request body is not valid JSON") from None
     if not isinstance(data, dict):
-        raise BadRequestError('the body must be a JSON object {"sender": ..., "message": ...}')
+        raise BadRequestError(
+            'the body must be a JSON object {"sender": ..., "message": ...}'
+        )
     sender, message = data.get("sender"), data.get("message")
     metadata = data.get("metadata")
     if not isinstance(sender, str) or not sender.strip():
@@ -313,7 +319,10 @@ class ClinicRest(InputChannel):
                 request.headers.get("authorization", ""), token
             ):
                 return response.json(
-                    {"error": "unauthorized", "reason": "a valid bearer token is required"},
+                    {
+                        "error": "unauthorized",
+                        "reason": "a valid bearer token is required",
+                    },
                     status=401,
                     headers={"WWW-Authenticate": "Bearer"},
                 )
@@ -329,7 +338,10 @@ class ClinicRest(InputChannel):
             try:
                 await on_new_message(
                     UserMessage(
-                        text, collector, sender, input_channel=self.name(),
+                        text,
+                        collector,
+                        sender,
+                        input_channel=self.name(),
                         metadata=metadata,
                     )
                 )

@@ -9,7 +9,10 @@ responses like Rasa's own templated generator and in addition
     answer type: intent and confidence of the message being answered, the cited or offered
     sections, the not-covered category; and adds a button for each offered section.
   - opens the first reply of every session with the disclaimer (utter_disclaimer), except
-    an emergency reply, whose guidance must come first.
+    an emergency reply, whose guidance must come first;
+  - picks, among the conditional variations that match, the most specific one (the most
+    conditions): a Spanish re-ask (`language: es` and `callback_invalid`) wins over both
+    the English re-ask and the Spanish first ask, where Rasa would pick one at random.
 It runs inside the Rasa server, so neither the disclaimer nor emergency replies need
 anything from the action server.
 """
@@ -17,8 +20,10 @@ anything from the action server.
 from __future__ import annotations
 
 import json
+import random
 from typing import Any
 
+from rasa.core.nlg.generator import ResponseVariationFilter
 from rasa.core.nlg.response import TemplatedNaturalLanguageGenerator
 from rasa.shared.core.domain import Domain
 from rasa.shared.core.events import BotUttered, SessionStarted
@@ -135,6 +140,22 @@ class ClinicNLG(TemplatedNaturalLanguageGenerator):
         **_: Any,
     ) -> None:
         super().__init__((domain or Domain.empty()).responses)
+
+    def _random_response_for(
+        self, utter_action: str, output_channel: str, filled_slots: dict[str, Any]
+    ) -> dict[str, Any] | None:
+        """The most specific matching variation (Rasa 3.6's method: any matching one)."""
+        if utter_action not in self.responses:
+            return None
+        suitable = ResponseVariationFilter(self.responses).responses_for_utter_action(
+            utter_action, output_channel, filled_slots
+        )
+        if not suitable:
+            return None
+        most = max(len(r.get("condition") or []) for r in suitable)
+        return random.choice(
+            [r for r in suitable if len(r.get("condition") or []) == most]
+        )
 
     async def generate(
         self,

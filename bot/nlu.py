@@ -2,23 +2,56 @@
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 from rasa.engine.graph import ExecutionContext, GraphComponent
 from rasa.engine.recipes.default_recipe import DefaultV1Recipe
 from rasa.engine.storage.resource import Resource
 from rasa.engine.storage.storage import ModelStorage
-from rasa.shared.nlu.constants import INTENT, INTENT_RANKING_KEY, TEXT
+from rasa.shared.nlu.constants import (
+    ENTITIES,
+    ENTITY_ATTRIBUTE_CONFIDENCE,
+    ENTITY_ATTRIBUTE_END,
+    ENTITY_ATTRIBUTE_START,
+    ENTITY_ATTRIBUTE_TYPE,
+    ENTITY_ATTRIBUTE_VALUE,
+    EXTRACTOR,
+    INTENT,
+    INTENT_RANKING_KEY,
+    TEXT,
+)
 from rasa.shared.nlu.training_data.message import Message
 from rasa.shared.nlu.training_data.training_data import TrainingData
 
 from bot import settings
-from bot.red_flags import project_detector
+from bot.language import DEFAULT as DEFAULT_LANGUAGE
+from bot.language import project_identifier
+from bot.red_flags import fold_accents, project_detector
+from knowledge.vocabulary import project_vocabulary
 
 RED_FLAG_INTENT = "report_red_flag"
 SELF_HARM_INTENT = "report_self_harm"
 RED_FLAG_KEY = "red_flag"
 EMERGENCY_INTENTS = {RED_FLAG_INTENT, SELF_HARM_INTENT}
+#: The intent of a message in a language the assistant does not answer questions in.
+OTHER_LANGUAGE_INTENT = "other_language"
+#: The parse data's key and the entity (hence the `language` slot) for the language.
+LANGUAGE_KEY = "language"
+#: Intents whose reply has a version in each language (domain.yml), or that the call-back
+#: form needs: a message in another language classified as one of these keeps it.
+ANY_LANGUAGE_INTENTS = {
+    "greet",
+    "goodbye",
+    "thank",
+    "affirm",
+    "deny",
+    "cancel",
+    "request_human",
+}
+#: Small talk that a symptom overrules ("yes, my knee hurts" is a question).
+SMALL_TALK_INTENTS = {"greet", "goodbye", "thank", "affirm", "deny"}
+SYMPTOM_ENTITIES = {"condition", "body_area"}
 
 
 class _Rule(GraphComponent):
@@ -33,6 +66,11 @@ class _Rule(GraphComponent):
         execution_context: ExecutionContext,
     ) -> GraphComponent:
         """Create the component."""
+        return cls.from_config(config)
+
+    @classmethod
+    def from_config(cls, config: dict[str, Any]) -> GraphComponent:
+        """The component built from its configuration (nothing to configure)."""
         return cls()
 
     def process_training_data(self, training_data: TrainingData) -> TrainingData:
@@ -53,37 +91,89 @@ class RedFlagDetector(_Rule):
       - a symptom only mentioned as negated, past or in a general question ("no fever",
         "is a headache normal after an epidural?") overrules a classifier that guessed an
         emergency: the next intent in the ranking is taken;
-      - with no symptom pattern at all, the classifier's emergency guess stands (it may
-        know a way of putting it that the patterns do not).
+      - with no symptom pattern at all, the classifier's emergency guess stands when its
+        confidence reaches `classifier_threshold` (it may know a way of putting it that
+        the patterns do not);
+      - a message with a symptom word is never small talk (see _overrule_small_talk).
     """
 
-    def __init__(self) -> None:
+    @staticmethod
+    def get_default_config() -> dict[str, Any]:
+        """The component's settings.
+
+        `classifier_threshold`: below it, the classifier's emergency guess without a
+        pattern is not taken (0: always taken; config.yml has the measured choice).
+        """
+        return {"classifier_threshold": 0.0}
+
+    @classmethod
+    def from_config(cls, config: dict[str, Any]) -> GraphComponent:
+        """The component with its configured threshold."""
+        return cls(float(config.get("classifier_threshold", 0.0)))
+
+    def __init__(self, classifier_threshold: float = 0.0) -> None:
+        self.classifier_threshold = classifier_threshold
         self.detector = project_detector()
+        self.symptom_words = frozenset(
+            fold_accents(w.lower())
+            for words in project_vocabulary().symptom_words.values()
+            for w in words
+        )
 
     def process(self, messages: list[Message]) -> list[Message]:
         """Mark the messages that report a red flag."""
         for message in messages:
-            assessment = self.detector.assess(message.get(TEXT) or "")
+            language = _language_of(message)
+            assessment = self.detector.assess(message.get(TEXT) or "", language)
             flag = assessment.flag
             if flag is None:
-                if assessment.not_current:
+                intent = message.get(INTENT) or {}
+                if assessment.not_current or (
+                    intent.get("confidence", 0.0) < self.classifier_threshold
+                ):
                     self._demote_emergency_guess(message)
+                if assessment.not_current or self._names_a_symptom(message):
+                    self._overrule_small_talk(message, language)
                 continue
+            if flag.language != language and language == DEFAULT_LANGUAGE:
+                # Found only by another language's patterns ("tengo fiebre" is too short
+                # for the identifier): the reply goes in that language.
+                _set_language(message, flag.language, 0.0)
             intent = SELF_HARM_INTENT if flag.reply == "crisis" else RED_FLAG_INTENT
-            override = {"name": intent, "confidence": 1.0}
-            ranking = [
-                r
-                for r in message.get(INTENT_RANKING_KEY) or []
-                if r.get("name") != intent
-            ]
-            message.set(INTENT, override, add_to_output=True)
-            message.set(INTENT_RANKING_KEY, [override, *ranking], add_to_output=True)
+            _set_intent(message, intent)
             message.set(
                 RED_FLAG_KEY,
                 {"kind": flag.kind, "reply": flag.reply, "matched": flag.matched},
                 add_to_output=True,
             )
         return messages
+
+    def _names_a_symptom(self, message: Message) -> bool:
+        words = re.findall(r"\w+", fold_accents((message.get(TEXT) or "").lower()))
+        return bool(self.symptom_words.intersection(words)) or any(
+            e.get(ENTITY_ATTRIBUTE_TYPE) in SYMPTOM_ENTITIES
+            for e in message.get(ENTITIES) or []
+        )
+
+    @staticmethod
+    def _overrule_small_talk(message: Message, language: str) -> None:
+        """Small talk never swallows a symptom.
+
+        The best question intent takes over, else the free-text search (nlu_fallback);
+        in another language, the language's note.
+        """
+        if (message.get(INTENT) or {}).get("name") not in SMALL_TALK_INTENTS:
+            return
+        if language != DEFAULT_LANGUAGE:
+            _set_intent(message, OTHER_LANGUAGE_INTENT)
+            return
+        questions = [
+            r
+            for r in message.get(INTENT_RANKING_KEY) or []
+            if r.get("name") not in SMALL_TALK_INTENTS | EMERGENCY_INTENTS
+            and r.get("confidence", 0.0) >= SYMPTOM_QUESTION_FLOOR
+        ]
+        _set_intent(message, questions[0]["name"] if questions else "nlu_fallback")
 
     @staticmethod
     def _demote_emergency_guess(message: Message) -> None:
@@ -98,6 +188,87 @@ class RedFlagDetector(_Rule):
         if ranking:
             message.set(INTENT, dict(ranking[0]), add_to_output=True)
             message.set(INTENT_RANKING_KEY, ranking, add_to_output=True)
+
+
+#: A question intent below this confidence is no better than the free-text search.
+SYMPTOM_QUESTION_FLOOR = 0.1
+
+
+def _set_intent(message: Message, name: str) -> None:
+    """Overrule the classifier: `name` at confidence 1, the rest of its ranking after."""
+    override = {"name": name, "confidence": 1.0}
+    ranking = [
+        r for r in message.get(INTENT_RANKING_KEY) or [] if r.get("name") != name
+    ]
+    message.set(INTENT, override, add_to_output=True)
+    message.set(INTENT_RANKING_KEY, [override, *ranking], add_to_output=True)
+
+
+def _language_of(message: Message) -> str:
+    return str((message.get(LANGUAGE_KEY) or {}).get("code") or DEFAULT_LANGUAGE)
+
+
+def _set_language(message: Message, code: str, confidence: float) -> None:
+    """The language in the parse data and, unless English, as the `language` entity.
+
+    The entity fills the `language` slot; English sets none, because an entity on every
+    message would be one more in every conversation test. The slot goes back to English
+    by its `from_intent` mapping, on a question only an English message can be.
+    """
+    message.set(
+        LANGUAGE_KEY, {"code": code, "confidence": confidence}, add_to_output=True
+    )
+    entities = [
+        e
+        for e in message.get(ENTITIES) or []
+        if e.get(ENTITY_ATTRIBUTE_TYPE) != LANGUAGE_KEY
+    ]
+    if code != DEFAULT_LANGUAGE:
+        entities.append(
+            {
+                ENTITY_ATTRIBUTE_TYPE: LANGUAGE_KEY,
+                ENTITY_ATTRIBUTE_VALUE: code,
+                ENTITY_ATTRIBUTE_START: 0,
+                ENTITY_ATTRIBUTE_END: len(message.get(TEXT) or ""),
+                ENTITY_ATTRIBUTE_CONFIDENCE: round(confidence, 4),
+                EXTRACTOR: LanguageIdentifier.__name__,
+            }
+        )
+    message.set(ENTITIES, entities, add_to_output=True)
+
+
+@DefaultV1Recipe.register(
+    [DefaultV1Recipe.ComponentType.ENTITY_EXTRACTOR], is_trainable=False
+)
+class LanguageIdentifier(_Rule):
+    """Identifies each message's language (bot.language) for the replies and the staff.
+
+    Adds `language: {code, confidence}` to the parse data and a `language` entity, which
+    fills the `language` slot that the domain's responses are conditioned on. A message in
+    another language is the `other_language` intent (a note in that language or in
+    English, with the clinic's number), unless the classifier put it in an intent whose
+    reply exists in every language (greetings, thanks, yes and no, the call-back form's).
+    Runs before the red-flag detector, which overrules it for an emergency.
+    """
+
+    def __init__(self) -> None:
+        self.identifier = project_identifier()
+
+    def process(self, messages: list[Message]) -> list[Message]:
+        """Set each message's language, and route other languages to their note."""
+        for message in messages:
+            text = message.get(TEXT) or ""
+            if text.startswith("/"):  # a button's payload, not the patient's words
+                continue
+            guess = self.identifier.identify(text)
+            _set_language(message, guess.language, guess.confidence)
+            intent = (message.get(INTENT) or {}).get("name")
+            if (
+                guess.language != DEFAULT_LANGUAGE
+                and intent not in ANY_LANGUAGE_INTENTS
+            ):
+                _set_intent(message, OTHER_LANGUAGE_INTENT)
+        return messages
 
 
 @DefaultV1Recipe.register(

@@ -1,15 +1,25 @@
 """The deterministic red-flag detector.
 
 Runs on every message, inside the Rasa server (see `bot.nlu.RedFlagDetector`), with the
-patterns from `knowledge/vocabulary.yml`. A symptom pattern reports a red flag unless
-  - it is negated ("no fever", "I don't have a stiff neck"), or
+patterns from `knowledge/vocabulary.yml`, in every language the vocabulary has patterns for
+(English and Spanish): a message is screened in all of them, so a short Spanish message the
+language identifier takes for English is still screened in Spanish. A symptom pattern
+reports a red flag unless (each language has its own words for these rules)
+  - it is negated ("no fever", "no tengo fiebre"), or
   - the message only asks in general whether injections help with or cause it ("can
-    injections help headaches?") and says nothing that reports it happening to the writer.
+    injections help headaches?") and says nothing that reports it happening to the writer;
+  - it follows a supposition in the same sentence ("what if I get a fever?", "¿y si me da
+    fiebre?");
   - what follows it says it is past, resolved or long-standing ("my fever from last week
     is gone", "a stroke 5 years ago").
 Self-harm is never suppressed by the question rule: it always gets the crisis reply.
-Misspelt symptom words are folded onto the patterns' own words first ("chils" -> "chills",
-"pian" -> "pain"), so typing on a phone does not hide an emergency.
+In English, misspelt symptom words are folded onto the patterns' own words first ("chils"
+-> "chills", "pian" -> "pain"), so typing on a phone does not hide an emergency; accents are
+folded away in every language ("rígido" -> "rigido"), as the Spanish patterns are written.
+
+Why hand rules and not negspacy's NegEx or medspacy's ConText for the context: measured on
+the red-flag tables (docs/red-flags.md), the libraries found fewer emergencies and raised
+more false alarms, and have no Spanish rules.
 """
 
 from __future__ import annotations
@@ -18,15 +28,18 @@ import gzip
 import json
 import re
 import unicodedata
+from collections.abc import Callable
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
 
 import spacy_lookups_data
 
-from knowledge.vocabulary import Vocabulary, project_vocabulary
+from knowledge.vocabulary import ContextRules, Vocabulary, project_vocabulary
 
 _NEGATION_WINDOW = 4  # words before a symptom in which a negation cancels it
+_CLAUSE_END = r"[.!?;,]| but | pero "
+_LIST_WORDS = frozenset({"or", "nor", "ni", "o"})  # carry a negation down a list
 #: Words at least this likely (spaCy's English unigram log-probabilities) are real words,
 #: never treated as typos: "never" is not "fever", "slurred" is not "blurred".
 _COMMON_WORD_LOGPROB = -16.0
@@ -59,6 +72,7 @@ class RedFlag:
     kind: str
     reply: str
     matched: str
+    language: str = "en"
 
 
 @dataclass(frozen=True)
@@ -97,72 +111,179 @@ def _swapped_pair(a: str, b: str) -> bool:
 
 
 def normalise(text: str) -> str:
-    """Lowercase, fold typographic quotes and spaces; keep letters of every script."""
+    """Lowercase, fold typographic quotes, spaces and accents; keep every script's letters."""
     text = unicodedata.normalize("NFKC", text).lower()
     text = text.replace("\u2019", "'").replace("\u2018", "'")
-    return re.sub(r"\s+", " ", text).strip()
+    return re.sub(r"\s+", " ", fold_accents(text)).strip()
 
 
-class RedFlagDetector:
-    """Finds red flags in a message with the vocabulary's patterns and rules."""
+def fold_accents(text: str) -> str:
+    """The text without combining accents: "rígido" -> "rigido", "adiós" -> "adios"."""
+    decomposed = unicodedata.normalize("NFD", text)
+    kept = "".join(ch for ch in decomposed if not unicodedata.combining(ch))
+    return unicodedata.normalize("NFC", kept)
 
-    def __init__(self, vocabulary: Vocabulary) -> None:
-        self.kinds = [
-            (kind, [re.compile(p, re.IGNORECASE) for p in kind.patterns])
-            for kind in vocabulary.red_flags
-        ]
-        negations = sorted(vocabulary.negations, key=len, reverse=True)
+
+#: Decides whether the mention of a symptom at message[start:end] is not a report of it
+#: happening now (negated, past, supposed). `HandContext` is the project's; bench.red_flags
+#: plugs in the libraries it was measured against.
+ContextJudge = Callable[[str, str, int, int], bool]
+
+
+class HandContext:
+    """The vocabulary's negation, past and supposition rules.
+
+    The rules of every language apply to every mention: a pattern of one language can
+    match a message in another ("pus", "suicidal"), and its negation is in the message's
+    words ("I'm not suicidal").
+    """
+
+    def __init__(self, rules: dict[str, ContextRules]) -> None:
+        negations = sorted({n for r in rules.values() for n in r.negations}, key=len)
         self.negation = re.compile(
-            r"\b(" + "|".join(re.escape(n) for n in negations) + r")\b"
+            r"\b(" + "|".join(re.escape(n) for n in reversed(negations)) + r")\b"
         )
-        self.not_current = [re.compile(p) for p in vocabulary.not_current]
-        self.general_question = [re.compile(p) for p in vocabulary.general_question]
-        self.keywords = sorted(
-            {
-                w
-                for kind in vocabulary.red_flags
-                for p in kind.patterns
-                for w in pattern_keywords(p)
-            }
+        self.past = [re.compile(p) for r in rules.values() for p in r.not_current]
+        self.hypothetical = [
+            re.compile(p) for r in rules.values() for p in r.hypothetical
+        ]
+        self.past_clause = [
+            re.compile(p) for r in rules.values() for p in r.past_clause
+        ]
+
+    def __call__(self, language: str, message: str, start: int, end: int) -> bool:
+        """True when the mention is negated, past or supposed."""
+        return (
+            self.negated(message, start)
+            or self.past_at(message, start, end)
+            or self.supposed(message, start)
         )
-        self.common = common_words()
-        self._folded: dict[str, str] = {}
-        self.first_person = [re.compile(p) for p in vocabulary.first_person_report]
 
-    def detect(self, text: str) -> RedFlag | None:
-        """The first red flag the message reports, self-harm first; None if none."""
-        return self.assess(text).flag
+    def negated(self, message: str, start: int) -> bool:
+        """A negation in the few words before the mention, in the same clause.
 
-    def assess(self, text: str) -> Assessment:
-        """The red flag a message reports, and the ones it mentions but does not."""
-        message = self.fold_typos(normalise(text))
-        if not message:
-            return Assessment(None)
+        A list joined by "or" carries it further ("no fever or chills").
+        """
+        clause = re.split(_CLAUSE_END, message[:start])[-1].split()
+        window = clause[-_NEGATION_WINDOW:]
+        if set(window) & _LIST_WORDS:
+            window = clause[-2 * _NEGATION_WINDOW :]
+        return bool(self.negation.search(" ".join(window)))
+
+    def past_at(self, message: str, start: int, end: int) -> bool:
+        """What follows the mention says it is past, resolved or long-standing.
+
+        Or its clause says it was long ago ("I had hives from contrast years ago").
+        """
+        if any(p.search(message[start:]) for p in self.past):
+            return True
+        before = re.split(_CLAUSE_END, message[:start])[-1]
+        clause = before + message[start:end] + re.split(_CLAUSE_END, message[end:])[0]
+        return any(p.search(clause) for p in self.past_clause)
+
+    def supposed(self, message: str, start: int) -> bool:
+        """A supposition ("what if") before the mention, in the same sentence."""
+        sentence = re.split(r"[.!;]", message[:start])[-1]
+        return any(p.search(sentence) for p in self.hypothetical)
+
+
+class _Screen:
+    """One language's symptom patterns and question rules."""
+
+    def __init__(self, language: str, vocabulary: Vocabulary) -> None:
+        rules = vocabulary.red_flag_rules.get(language) or ContextRules()
+        self.language = language
+        self.kinds = [
+            (kind, [re.compile(p, re.IGNORECASE) for p in kind.patterns[language]])
+            for kind in vocabulary.red_flags
+            if kind.patterns.get(language)
+        ]
+        self.general_question = [re.compile(p) for p in rules.general_question]
+        self.first_person = [re.compile(p) for p in rules.first_person_report]
+
+    def assess(
+        self, message: str, context: ContextJudge
+    ) -> tuple[list[RedFlag], list[str]]:
+        """The red flags the message reports, and the kinds it mentions but does not."""
         asks_in_general = any(
             p.search(message) for p in self.general_question
         ) and not any(p.search(message) for p in self.first_person)
         found: list[RedFlag] = []
         not_current: list[str] = []
         for kind, patterns in self.kinds:
-            reported = False
-            for pattern in patterns:
-                for match in pattern.finditer(message):
-                    if (
-                        self._negated(message, match.start())
-                        or self._past(message, match.start())
+            flag = next(
+                (
+                    RedFlag(kind.name, kind.reply, match.group(0), self.language)
+                    for pattern in patterns
+                    for match in pattern.finditer(message)
+                    if not (
+                        context(self.language, message, match.start(), match.end())
                         or (asks_in_general and kind.reply != "crisis")
-                    ):
-                        continue
-                    found.append(RedFlag(kind.name, kind.reply, match.group(0)))
-                    reported = True
-                    break
-                if reported:
-                    break
-            if not reported and any(p.search(message) for p in patterns):
+                    )
+                ),
+                None,
+            )
+            if flag is not None:
+                found.append(flag)
+            elif any(p.search(message) for p in patterns):
                 not_current.append(kind.name)
-        # Crisis first; then the vocabulary's order, most specific kind first.
-        found.sort(key=lambda flag: flag.reply != "crisis")
-        return Assessment(found[0] if found else None, tuple(not_current))
+        return found, not_current
+
+
+class RedFlagDetector:
+    """Finds red flags in a message with the vocabulary's patterns and rules."""
+
+    def __init__(
+        self, vocabulary: Vocabulary, context: ContextJudge | None = None
+    ) -> None:
+        languages = sorted({lang for k in vocabulary.red_flags for lang in k.patterns})
+        self.screens = [_Screen(lang, vocabulary) for lang in languages]
+        self.context = context or HandContext(vocabulary.red_flag_rules)
+        self.order = [kind.name for kind in vocabulary.red_flags]
+        self.keywords = sorted(
+            {
+                w
+                for kind in vocabulary.red_flags
+                for p in kind.patterns.get("en", ())
+                for w in pattern_keywords(p)
+            }
+        )
+        self.common = common_words()
+        self._folded: dict[str, str] = {}
+
+    def detect(self, text: str, language: str | None = None) -> RedFlag | None:
+        """The first red flag the message reports, self-harm first; None if none."""
+        return self.assess(text, language).flag
+
+    def assess(self, text: str, language: str | None = None) -> Assessment:
+        """The red flag a message reports, and the ones it mentions but does not.
+
+        Every language's patterns are tried; among several flags, self-harm comes
+        first, then a flag in the message's `language` (when known), then the
+        vocabulary's order, most specific kind first.
+        """
+        message = normalise(text)
+        if not message:
+            return Assessment(None)
+        found: list[RedFlag] = []
+        not_current: list[str] = []
+        for screen in self.screens:
+            screened = self.fold_typos(message) if screen.language == "en" else message
+            flags, mentioned = screen.assess(screened, self.context)
+            found += flags
+            not_current += [k for k in mentioned if k not in not_current]
+        found.sort(
+            key=lambda flag: (
+                flag.reply != "crisis",
+                flag.language != language,
+                self.order.index(flag.kind),
+            )
+        )
+        reported = {flag.kind for flag in found}
+        return Assessment(
+            found[0] if found else None,
+            tuple(k for k in not_current if k not in reported),
+        )
 
     def fold_typos(self, message: str) -> str:
         """Replace words one typo away from a symptom keyword with that keyword."""
@@ -182,15 +303,6 @@ class RedFlagDetector:
                         self._folded[word] = keyword
                         break
         return self._folded[word]
-
-    def _past(self, message: str, start: int) -> bool:
-        rest = message[start:]
-        return any(p.search(rest) for p in self.not_current)
-
-    def _negated(self, message: str, start: int) -> bool:
-        clause = re.split(r"[.!?;,]| but ", message[:start])[-1]
-        window = " ".join(clause.split()[-_NEGATION_WINDOW:])
-        return bool(self.negation.search(window))
 
 
 @lru_cache(maxsize=1)

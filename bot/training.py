@@ -28,6 +28,7 @@ INPUT_FILES = (
     "knowledge/entity_patterns.jsonl",
     "bot/nlu.py",
     "bot/red_flags.py",
+    "bot/language.py",
 )
 INPUT_DIRS = ("data",)
 

@@ -55,7 +55,9 @@ def add_security_headers(request: Request, resp: BaseHTTPResponse) -> None:
     resp.headers.setdefault("X-Content-Type-Options", "nosniff")
     resp.headers.setdefault("Referrer-Policy", "no-referrer")
     resp.headers.setdefault("Content-Security-Policy", content_security_policy())
-    resp.headers.setdefault("Permissions-Policy", "camera=(), microphone=(), geolocation=()")
+    resp.headers.setdefault(
+        "Permissions-Policy", "camera=(), microphone=(), geolocation=()"
+    )
 
 
 def _file_response(path: Path, cache: str) -> HTTPResponse:

@@ -40,11 +40,23 @@ class Term:
 
 @dataclass(frozen=True)
 class RedFlagKind:
-    """A kind of red-flag symptom with the patterns that report it."""
+    """A kind of red-flag symptom with the patterns that report it, per language."""
 
     name: str
     reply: str
-    patterns: tuple[str, ...]
+    patterns: dict[str, tuple[str, ...]]
+
+
+@dataclass(frozen=True)
+class ContextRules:
+    """One language's rules for a symptom mentioned but not reported as happening now."""
+
+    negations: tuple[str, ...] = ()
+    not_current: tuple[str, ...] = ()
+    general_question: tuple[str, ...] = ()
+    hypothetical: tuple[str, ...] = ()
+    past_clause: tuple[str, ...] = ()
+    first_person_report: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -53,10 +65,13 @@ class Vocabulary:
 
     terms: tuple[Term, ...]
     red_flags: tuple[RedFlagKind, ...]
-    negations: tuple[str, ...]
-    not_current: tuple[str, ...]
-    general_question: tuple[str, ...]
-    first_person_report: tuple[str, ...]
+    red_flag_rules: dict[str, ContextRules]
+    #: Words that say a message is about a symptom, per language (small talk never
+    #: swallows one: bot.nlu.RedFlagDetector).
+    symptom_words: dict[str, tuple[str, ...]] = field(default_factory=dict)
+    #: Words that mark a message as a language when the language identifier has no
+    #: evidence either way ("hola"), per language.
+    language_cues: dict[str, tuple[str, ...]] = field(default_factory=dict)
     search_synonyms: dict[str, tuple[str, ...]] = field(default_factory=dict)
     search_ignore: frozenset[str] = frozenset()
     by_name: dict[str, Term] = field(default_factory=dict, compare=False)
@@ -101,8 +116,12 @@ def parse_vocabulary(raw: dict[str, Any]) -> Vocabulary:
 
     flags = []
     for name, spec in (raw.get("red_flags") or {}).items():
-        patterns = _as_strings(spec.get("patterns"), f"red_flags.{name}")
-        for p in patterns:
+        patterns = {
+            _language_of(key, "patterns"): _as_strings(value, f"red_flags.{name}.{key}")
+            for key, value in spec.items()
+            if key.startswith("patterns")
+        }
+        for p in (p for ps in patterns.values() for p in ps):
             try:
                 re.compile(p)
             except re.error as exc:
@@ -116,16 +135,16 @@ def parse_vocabulary(raw: dict[str, Any]) -> Vocabulary:
             )
         flags.append(RedFlagKind(name=str(name), reply=reply, patterns=patterns))
 
-    rules = raw.get("red_flag_rules") or {}
     return Vocabulary(
         terms=tuple(terms),
         red_flags=tuple(flags),
-        negations=_as_strings(rules.get("negations"), "red_flag_rules.negations"),
-        not_current=_as_strings(rules.get("not_current"), "red_flag_rules.not_current"),
-        general_question=_as_strings(rules.get("general_question"), "general_question"),
-        first_person_report=_as_strings(
-            rules.get("first_person_report"), "first_person_report"
-        ),
+        red_flag_rules={
+            _language_of(key, "red_flag_rules"): _context_rules(rules or {}, key)
+            for key, rules in raw.items()
+            if key.startswith("red_flag_rules")
+        },
+        symptom_words=_per_language(raw.get("symptom_words"), "symptom_words"),
+        language_cues=_per_language(raw.get("language_cues"), "language_cues"),
         search_synonyms={
             str(k).lower(): _as_strings(v, f"search_synonyms.{k}")
             for k, v in (raw.get("search_synonyms") or {}).items()
@@ -135,6 +154,26 @@ def parse_vocabulary(raw: dict[str, Any]) -> Vocabulary:
         ),
         by_name=by_name,
     )
+
+
+def _language_of(key: str, stem: str) -> str:
+    """`patterns` and `red_flag_rules` are English; `patterns_es`, `..._es` Spanish."""
+    return key[len(stem) + 1 :] if key.startswith(stem + "_") else "en"
+
+
+def _context_rules(rules: dict[str, Any], where: str) -> ContextRules:
+    fields = ContextRules.__dataclass_fields__
+    unknown = set(rules) - set(fields)
+    if unknown:
+        raise VocabularyError(f"{where}: unknown rules {sorted(unknown)}")
+    return ContextRules(**{k: _as_strings(v, f"{where}.{k}") for k, v in rules.items()})
+
+
+def _per_language(raw: Any, where: str) -> dict[str, tuple[str, ...]]:
+    return {
+        str(lang): _as_strings(words, f"{where}.{lang}")
+        for lang, words in (raw or {}).items()
+    }
 
 
 def load_vocabulary(path: Path | None = None) -> Vocabulary:

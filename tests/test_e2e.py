@@ -3,6 +3,7 @@
 Also: the Rasa server alone, with no action server, still gives emergency guidance.
 """
 
+import contextlib
 import os
 import signal
 import socket
@@ -253,26 +254,32 @@ def test_ctrl_c_stops_both_servers_cleanly_and_the_log_is_quiet(env, tmp_path):
     assert not port_open(int(ports["ACTION_PORT"]))
 
 
-def test_without_the_action_server_emergencies_still_work(env, tmp_path):
+@contextlib.contextmanager
+def rasa_without_actions(env):
+    """The Rasa server alone, its action server unreachable; yields its base URL."""
+    from bot.serve import rasa_server_command
+
     rasa_port = free_port()
     offline = {
         **env,
         "RASA_PORT": str(rasa_port),
         "ACTION_ENDPOINT_URL": f"http://127.0.0.1:{free_port()}/webhook",
     }
-    from bot.serve import rasa_server_command
-
     process = start(
         rasa_server_command(["--interface", "127.0.0.1"], port=rasa_port), offline
     )
     try:
         assert wait_until_ready(rasa_port, timeout=180)
-        base = f"http://127.0.0.1:{rasa_port}"
+        yield f"http://127.0.0.1:{rasa_port}"
+    finally:
+        stop(process)
+
+
+def test_without_the_action_server_emergencies_still_work(env, tmp_path):
+    with rasa_without_actions(env) as base:
         first = say(base, "offline-1", "my throat is swelling and i can't breathe")
         assert contract(first)["type"] == "emergency" and "911" in first[0]["text"]
         knowledge = say(base, "offline-2", "what is prp")
         assert contract(knowledge)["type"] == "handoff" and "(555) 123-9876" in text(
             knowledge
         )
-    finally:
-        stop(process)

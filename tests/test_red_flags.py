@@ -1,9 +1,12 @@
 """The red-flag detector against tables of emergencies and near misses.
 
-red_flags.yml, red_flags_holdout.yml and red_flags_blind.yml were each written by someone
-who had not seen the detector, measured (docs/benchmarks.md), and then used to improve it:
-they must pass in full. red_flags_final.yml was written the same way and measured once,
-untuned: it has floors from that measurement, not a full pass.
+Every tests/nlu/red_flags*.yml is read by its format (bench.quality.red_flag_tables):
+`language:`, `emergencies: [{text, kind}]`, `near_misses:`. red_flags.yml,
+red_flags_holdout.yml and red_flags_blind.yml were each written by someone who had not seen
+the detector, measured (docs/benchmarks.md), and then used to improve it; the dev tables
+(red_flags_dev_en.yml, red_flags_dev_es.yml) were written with it. Every table but one must
+meet the targets: recall 1.00 and at most 4 % false alarms. red_flags_final.yml was written
+blind and measured once, untuned: it has floors from that measurement, not a full pass.
 """
 
 from pathlib import Path
@@ -11,10 +14,15 @@ from pathlib import Path
 import pytest
 import yaml
 
+from bench.quality import red_flag_tables
 from bot.red_flags import RedFlagDetector, project_detector
 from knowledge.vocabulary import load_vocabulary
 
 TABLES = Path(__file__).parent / "nlu"
+#: Measured once and never tuned on: floors below, not the targets.
+UNTUNED = {"red_flags_final.yml"}
+TARGET_RECALL = 1.0
+TARGET_FALSE_ALARMS = 0.04
 
 
 def load(name):
@@ -50,6 +58,65 @@ def test_emergencies_are_detected_with_the_right_reply(detector, text, kind):
 @pytest.mark.parametrize("text", [p for t in TUNED for p in near_misses(t)])
 def test_near_misses_are_not_emergencies(detector, text):
     assert detector.detect(text) is None
+
+
+@pytest.mark.parametrize(
+    "table",
+    [t for t in red_flag_tables(TABLES) if t.name not in UNTUNED],
+    ids=lambda t: t.name,
+)
+def test_every_table_meets_the_targets(detector, table):
+    missed = [t for t in table.emergencies if detector.detect(t, table.language) is None]
+    alarms = [t for t in table.near_misses if detector.detect(t, table.language)]
+    assert 1 - len(missed) / len(table.emergencies) >= TARGET_RECALL, missed
+    assert len(alarms) / len(table.near_misses) <= TARGET_FALSE_ALARMS, alarms
+
+
+def test_every_table_is_read_with_its_language():
+    languages = {t.name: t.language for t in red_flag_tables(TABLES)}
+    assert languages["red_flags.yml"] == "en"
+    assert languages["red_flags_dev_es.yml"] == "es"
+
+
+@pytest.mark.parametrize(
+    ("text", "kind"),
+    [
+        ("I think I'm having an allergic reaction to the shot", "allergic_reaction"),
+        ("I fainted and feel like I'm going to pass out again", "fainting"),
+        ("tengo fiebre y el cuello rígido después de la inyección", "stiff_neck"),
+        ("se me están hinchando los labios", "breathing_swelling"),
+        ("quiero morirme", "self_harm"),
+    ],
+)
+def test_the_issues_phrasings_are_caught(detector, text, kind):
+    flag = detector.detect(text)
+    assert flag is not None and flag.kind == kind
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "stiff neck in the mornings, can trigger point injections help?",
+        "what if I have an allergic reaction?",
+        "I had an allergic reaction to penicillin last year",
+        "no tengo fiebre ni escalofríos",
+        "¿y si me da fiebre después de la inyección?",
+        "tuve fiebre la semana pasada pero ya estoy bien",
+        "i'm not suicidal, just frustrated",  # a Spanish pattern, an English negation
+    ],
+)
+def test_questions_negations_the_past_and_suppositions_are_not(detector, text):
+    assert detector.detect(text) is None
+
+
+def test_a_supposition_after_the_report_does_not_hide_it(detector):
+    assert detector.detect("I have a fever now, what if it gets worse?") is not None
+
+
+def test_a_flag_in_the_messages_language_comes_first(detector):
+    # "pus" is an English and a Spanish pattern; with Spanish known, the Spanish one.
+    assert detector.detect("sale pus", "es").language == "es"
+    assert detector.detect("pus coming out", "en").language == "en"
 
 
 @pytest.mark.parametrize(

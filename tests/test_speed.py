@@ -559,9 +559,9 @@ def test_continued_past_states_are_rasas_at_every_event(
 
 def patient_texts() -> list[str]:
     """Every message of the training data, the held-out set and the red-flag tables."""
-    import yaml
     from rasa.shared.nlu.training_data.loading import load_data
 
+    from bench.quality import red_flag_tables
     from bot.training import ROOT
 
     texts = [
@@ -569,13 +569,8 @@ def patient_texts() -> list[str]:
         for folder in ("data/nlu", "tests/nlu/heldout.yml")
         for example in load_data(str(ROOT / folder)).training_examples
     ]
-    for table in sorted((ROOT / "tests" / "nlu").glob("red_flags*.yml")):
-        rows = yaml.safe_load(table.read_text(encoding="utf-8"))
-        texts += [
-            row["text"] if isinstance(row, dict) else row  # near misses: plain text
-            for part in rows.values()
-            for row in part
-        ]
+    for table in red_flag_tables():
+        texts += table.emergencies + table.near_misses
     return texts
 
 

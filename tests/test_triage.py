@@ -432,3 +432,29 @@ def test_malformed_event_json_is_skipped_not_fatal() -> None:
     result = triage.triage("x", rows)
     assert result.urgency == "answered"
     assert result.messages == 3
+
+
+async def test_each_conversation_shows_its_languages(db, domain) -> None:
+    _url, store = db
+    now = time.time() - 100
+    spanish = (
+        Talk(now)
+        .begin()
+        .user("hola", "greet")
+        .slot("language", "es")
+        .bot("smalltalk")
+        .user("what can help my knee", "ask_joint_pain")
+        .slot("language", "en")
+        .outcome("knowledge")
+        .bot("knowledge", [JOINT])
+    )
+    english = Talk(now).begin().user("hi", "greet").bot("smalltalk")
+    await save(store, domain, "es-then-en", spanish)
+    await save(store, domain, "english", english)
+    with session_scope() as session:
+        rows = records.event_rows(session, ["es-then-en", "english"])
+        full = records.conversation(session, "es-then-en")
+    by_id = {t.conversation_id: t for t in triage.triage_all(rows)}
+    assert by_id["es-then-en"].languages == ["es", "en"]
+    assert by_id["english"].languages == ["en"]  # the slot's initial value
+    assert [e.language for e in triage.exchanges(full)] == ["es", "en"]

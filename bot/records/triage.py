@@ -35,6 +35,9 @@ CALLBACK_LOOP = "callback_form"
 CALLBACK_OUTCOME = "callback_outcome"
 #: action_answer's outcomes that are not a missed question (the message was unreadable).
 INPUT_PROBLEMS = frozenset({"empty", "too_long"})
+#: The `language` slot (bot.nlu.LanguageIdentifier) and its initial value (domain.yml).
+LANGUAGE_SLOT = "language"
+DEFAULT_LANGUAGE = "en"
 #: Event types the triage reads; the rest (actions, session starts) it skips.
 TRIAGE_EVENT_TYPES = ("user", "bot", "slot", "active_loop")
 
@@ -98,6 +101,8 @@ class Exchange:
     replies: list[BotTurn] = field(default_factory=list)
     #: What action_answer decided (slot answer_outcome), if it ran.
     outcome: str | None = None
+    #: The conversation's language at this message (slot `language`; ISO 639-1).
+    language: str = DEFAULT_LANGUAGE
     missed: bool = False
 
     @property
@@ -129,6 +134,8 @@ class Triage:
     topics: list[str]
     #: Not-covered categories, in order of first occurrence.
     categories: list[str]
+    #: The languages the patient wrote in (slot `language`), in order of first use.
+    languages: list[str] = field(default_factory=lambda: [DEFAULT_LANGUAGE])
 
     @property
     def rank(self) -> int:
@@ -174,8 +181,14 @@ def exchanges(rows: Iterable[EventRow]) -> list[Exchange]:
     next reply did not resolve.
     """
     result: list[Exchange] = []
+    language = DEFAULT_LANGUAGE
     for row in rows:
-        if row.type_name == "user":
+        if row.type_name == "slot" and row.action_name == LANGUAGE_SLOT:
+            value = _slot_value(row)
+            language = value if isinstance(value, str) else DEFAULT_LANGUAGE
+            if result:
+                result[-1].language = language
+        elif row.type_name == "user":
             payload = row.payload()
             intent = (payload.get("parse_data") or {}).get("intent") or {}
             confidence = intent.get("confidence")
@@ -188,6 +201,7 @@ def exchanges(rows: Iterable[EventRow]) -> list[Exchange]:
                     if isinstance(confidence, int | float)
                     else None,
                     red_flag=row.intent_name in EMERGENCY_INTENTS,
+                    language=language,
                 )
             )
         elif not result:
@@ -280,6 +294,7 @@ def triage(
             for e in talk
             if e.missed and e.answer_type == "not_covered"
         ),
+        languages=_first_seen(e.language for e in talk) or [DEFAULT_LANGUAGE],
     )
 
 

@@ -234,6 +234,7 @@ def date_range(
 
 # --- CSV export ------------------------------------------------------------------
 
+
 def redact(text: str) -> str:
     """The question with e-mail addresses and phone numbers replaced (as in the logs)."""
     return privacy.mask(text)

@@ -293,3 +293,17 @@ def test_the_server_log_has_no_contact_details(console) -> None:
         PASSWORD,
     ]:
         assert secret not in log
+
+
+def test_the_list_and_the_transcript_show_the_language(console) -> None:
+    spanish, english = sender(), sender()
+    console.say(spanish, "hola")
+    console.say(spanish, "¿cuánto cuesta una inyección?")
+    console.say(english, "what helps my knee?")
+    client, _ = console.login("nurse")
+    page = client.get("/staff")
+    rows = {r[: len(spanish)]: r for r in page.text.split('data-conversation="')[1:]}
+    assert '<td class="language">es</td>' in rows[spanish]
+    assert '<td class="language">en</td>' in rows[english]
+    transcript = client.get(f"/staff/conversations/{spanish}").text
+    assert "language es" in transcript and "patient · es · intent" in transcript
