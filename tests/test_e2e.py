@@ -85,6 +85,7 @@ def test_a_knowledge_answer_cites_its_section(assistant):
         "file": "pain-management-injections.txt",
         "number": 5,
         "title": "Joint Pain",
+        "heading_path": ["Joint Pain"],
     }
     body = text(reply)
     assert "lubricating and cushioning the affected joint" in body
