@@ -20,7 +20,9 @@ from knowledge.vocabulary import load_vocabulary
 
 TABLES = Path(__file__).parent / "nlu"
 #: Measured once and never tuned on: floors below, not the targets.
-UNTUNED = {"red_flags_final.yml"}
+# Tables written apart from the detector and never used to tune it: `make bench` reports
+# them (bench.quality); gating on them would make them tuning tables.
+UNTUNED = {"red_flags_final.yml", "red_flags_patients_en.yml", "red_flags_patients_es.yml"}
 TARGET_RECALL = 1.0
 TARGET_FALSE_ALARMS = 0.04
 

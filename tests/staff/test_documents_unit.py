@@ -72,7 +72,7 @@ def test_adding_builds_and_a_failed_build_puts_the_old_file_back(staff_store, so
     guide = sources / "pain-management-injections.txt"
     before, store = guide.read_bytes(), staff_store.read_bytes()
     item = documents.hold(guide.name, b"Intro.\n1. Other: text.\n", "nurse")
-    with pytest.raises(BuildError, match=r"topics\.yml"):
+    with pytest.raises(BuildError, match=r"sections\.yml"):
         documents.install_document(item, sources)
     assert guide.read_bytes() == before and staff_store.read_bytes() == store
     listed = {d["file"]: d["sections"] for d in documents.listed_documents(sources)}
