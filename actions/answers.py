@@ -381,7 +381,9 @@ def answer_question(session: Session, question: Question, misses: int) -> Answer
             or (best.score >= ANSWER_MARGIN * runner_up.score)
         )
         if clear or question.kind is not None:
-            others = [c.section for c in ranked if c is not best][:MAX_OFFERED]
+            # offered next: the other sections about the topic, else the next matches
+            rest = [c.section for c in ranked if c is not best and c.score > 0]
+            others = [s for s in about if s != best.section] if about else rest
             return _knowledge(session, best.section, others)
     if topic is not None and not question.terms_from_story:
         return _topic_only(session, question.kind, topic, about[0])

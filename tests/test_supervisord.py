@@ -111,13 +111,14 @@ def supervisord(store_url, tmp_path_factory) -> Iterator[Supervisord]:
 def test_both_programs_run_and_the_assistant_answers(supervisord):
     states = dict(line.split()[:2] for line in supervisord.ctl("status").splitlines())
     # The Rasa server is STARTING until it has run its startsecs (it answers before).
+    # The same for the action server on a slow machine (its startsecs is 30 s).
     assert states == {
-        "actions": "RUNNING",
+        "actions": states["actions"],
         "actions-health": "RUNNING",
         "rasa": states["rasa"],
         "rasa-health": "RUNNING",
     }
-    assert states["rasa"] in {"STARTING", "RUNNING"}
+    assert {states["rasa"], states["actions"]} <= {"STARTING", "RUNNING"}
     assert supervisord.pid("rasa") > 0
     assert answer_type(supervisord.say("sv-ok", "what is prp")) == "knowledge"
 
