@@ -120,11 +120,7 @@ def _key(section: SectionRef) -> tuple[str, int]:
 
 
 def _describe(section: SectionRef) -> dict[str, Any]:
-    return {
-        **section.citation(),
-        "file": section.file,
-        "ref": f"{section.file}#{section.number}",
-    }
+    return {**section.citation(), "ref": f"{section.file}#{section.number}"}
 
 
 def _knowledge(
@@ -193,7 +189,8 @@ def read_question(
     kinds = project_section_map().kinds
     kind = None
     if intent and intent.startswith(KIND_PREFIX):
-        kind = intent[len(KIND_PREFIX) :] if intent[4:] in kinds else None
+        asked_kind = intent[len(KIND_PREFIX) :]
+        kind = asked_kind if asked_kind in kinds else None
     asked = question_text(text)
     start = text.find(asked) if asked != text else 0
     named = [e for e in entities if e.get("entity") in ENTITY_PRIORITY]

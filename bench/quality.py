@@ -60,9 +60,7 @@ def _gold_key(
 ) -> int | None:
     """The index of the section a question is owed among `sections`, if it is there."""
     for index, section in enumerate(sections):
-        if question.covered and question.answered_by(
-            {**section.citation(), "file": section.file}
-        ):
+        if question.covered and question.answered_by(section.citation()):
             return index
     return None
 
@@ -147,9 +145,7 @@ def search_engines(questions: list[LabelledQuestion]) -> dict[str, float]:
             1
             for q in covered
             if (hits := queries.search_sections(session, q.text, 1))
-            and q.answered_by(
-                {**hits[0].section.citation(), "file": hits[0].section.file}
-            )
+            and q.answered_by(hits[0].section.citation())
         )
         rows = session.query(model.Passage).all()
         index = {(s.file, s.number): i for i, s in enumerate(sections)}
