@@ -56,6 +56,10 @@ class ActionAnswer(Action):
                 entities=message.get("entities") or [],
                 text=message.get("text") or "",
                 misses=misses,
+                language=str(tracker.get_slot("language") or "en"),
+                ranking=[
+                    r.get("name", "") for r in message.get("intent_ranking") or []
+                ],
             )
         logger.info("answered intent=%s outcome=%s", intent, answer.outcome)
         return [SlotSet(name, value) for name, value in answer.slots().items()]

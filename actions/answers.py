@@ -12,14 +12,21 @@ and a topic (the terms it names). The store says which kinds each section answer
     handoff      the second miss in a row: a person is offered
     empty        nothing was typed: the patient is asked for a question
     too_long     over the message limit: the patient is asked to shorten it
+    other_language  a message in a language the store has no documents in: the
+                 language's note (the assistant answers in English, the clinic's number)
+A message in another language (intent other_language) is answered from the documents
+in that language (a folder per language under knowledge/sources), by the kind the
+classifier ranked best, with that language's search.
 The action only reads the tracker and sets slots; this module decides.
 """
 
 from __future__ import annotations
 
 import copy
+import dataclasses
 import os
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -28,6 +35,7 @@ from sqlalchemy.orm import Session
 from bot import settings
 from knowledge import queries
 from knowledge.kinds import FROM_HEADING, FROM_MAP, project_section_map
+from knowledge.pipeline import DEFAULT_LANGUAGE
 from knowledge.queries import SearchHit, SectionRef
 
 KIND_PREFIX = "ask_"
@@ -36,6 +44,10 @@ SECTION_INTENT = "ask_section"
 SECTION_ENTITY = "section_ref"
 #: Intents whose message is not about the documents' topics at all.
 OFF_TOPIC_INTENTS = {"out_of_scope"}
+#: bot.nlu.LanguageIdentifier's intent for a message in another language, and the
+#: outcome when the store has no documents in it.
+OTHER_LANGUAGE_INTENT = "other_language"
+OTHER_LANGUAGE_OUTCOME = "other_language"
 #: Entity kinds in the order they decide an answer ("PRP for my knee" is about PRP).
 ENTITY_PRIORITY = ("injection_type", "condition", "body_area")
 MAX_OFFERED = 3
@@ -108,6 +120,8 @@ class Question:
     #: The terms come from the story around the question, not the question itself: a
     #: topic that does not fit the kind of question is then set aside.
     terms_from_story: bool = False
+    #: The language it is asked in: answered from the documents in that language.
+    language: str = DEFAULT_LANGUAGE
 
 
 #: Section descriptions and knowledge answers depend on the store alone: worked out once
@@ -269,6 +283,8 @@ def _candidates(
     about_keys = {_key(s): i for i, s in enumerate(about)}
     found = []
     for section in queries.all_sections(session):
+        if section.language != question.language:
+            continue
         key = _key(section)
         reviewed = key in kinds.reviewed
         if not kinds.may_answer(section, question.kind):
@@ -359,7 +375,10 @@ def _first_sentence(body: str) -> str:
 
 def answer_question(session: Session, question: Question, misses: int) -> Answer:
     """Answer a question by its kind and topic, searching to rank the sections."""
-    hits = {_key(h.section): h for h in queries.rank_sections(session, question.text)}
+    hits = {
+        _key(h.section): h
+        for h in queries.rank_sections(session, question.text, question.language)
+    }
     entity_kind, topic, about = _topic_sections(session, question)
     if topic is not None and not about:
         # e.g. a facet joint injection: no document describes it, so none answers
@@ -414,14 +433,29 @@ def answer_section(session: Session, entities: list[dict[str, Any]]) -> Answer |
     return None
 
 
+def question_intent(ranking: Sequence[str]) -> str | None:
+    """The best question intent the classifier ranked (under other_language's override)."""
+    return next(
+        (n for n in ranking if n.startswith(KIND_PREFIX) or n in OFF_TOPIC_INTENTS),
+        None,
+    )
+
+
 def decide(
     session: Session,
     intent: str | None,
     entities: list[dict[str, Any]],
     text: str,
     misses: int,
+    language: str = DEFAULT_LANGUAGE,
+    ranking: Sequence[str] = (),
 ) -> Answer:
-    """The answer to a message: by kind and topic, by a section asked for, by search."""
+    """The answer to a message: by kind and topic, by a section asked for, by search.
+
+    `language` and `ranking` (the classifier's intents, best first) matter for a message
+    in another language: it is answered by its best question intent from the documents
+    in its language, or gets the language's note when there are none.
+    """
     problem = settings.input_problem(text)
     if problem is not None:  # "empty" or "too_long": the patient is asked to (re)phrase
         return Answer(outcome=problem, misses=misses)
@@ -429,9 +463,20 @@ def decide(
         answer = answer_section(session, entities)
         if answer is not None:
             return answer
+    asked_in = DEFAULT_LANGUAGE
+    if intent == OTHER_LANGUAGE_INTENT:
+        asked_in = language
+        if language not in _PER_BUILD.get(
+            session, "languages", lambda: queries.document_languages(session)
+        ):
+            return Answer(outcome=OTHER_LANGUAGE_OUTCOME, misses=misses)
+        # The vocabulary's terms are English: the question's own words find the topic.
+        intent, entities = question_intent(ranking), []
     question = read_question(intent, entities, text)
     if intent in OFF_TOPIC_INTENTS:
         question = Question(None, (), question.text)
+    if asked_in != DEFAULT_LANGUAGE:
+        question = dataclasses.replace(question, language=asked_in)
     # The same question is decided once per build of the store; only a miss depends on
     # the misses before it.
     answer = copy.deepcopy(

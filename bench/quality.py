@@ -53,6 +53,8 @@ HELDOUT_ANSWERS = ROOT / "tests" / "nlu" / "heldout_answers.yml"
 REAL_QUESTIONS = ROOT / "tests" / "nlu" / "real_questions.yml"
 LEAFLET_QUESTIONS = ROOT / "tests" / "nlu" / "leaflet_questions.yml"
 LEAFLETS = ROOT / "tests" / "fixtures" / "documents"
+#: Spanish patients' questions about the Spanish fixture leaflet (LEAFLETS / "es").
+SPANISH_QUESTIONS = ROOT / "tests" / "nlu" / "spanish_questions.yml"
 
 
 def _gold_key(
@@ -260,7 +262,8 @@ def answer_set(path: Path, parses: dict[str, dict[str, Any]]) -> dict[str, Any]:
 
 @contextmanager
 def store_with_leaflets() -> Iterator[bool]:
-    """The guide plus the test leaflets, in a store of their own (no retraining)."""
+    """The guide plus the test leaflets (and their Spanish folder), in a store of their
+    own (no retraining)."""
     leaflets = sorted(
         p for p in LEAFLETS.glob("*") if p.suffix in (".md", ".docx", ".pdf")
     )
@@ -272,6 +275,8 @@ def store_with_leaflets() -> Iterator[bool]:
         shutil.copytree(settings.SOURCES_DIR, sources)
         for leaflet in leaflets:
             shutil.copy(leaflet, sources / leaflet.name)
+        if (LEAFLETS / "es").is_dir():
+            shutil.copytree(LEAFLETS / "es", sources / "es")
         url = f"sqlite:///{Path(tmp) / 'knowledge.db'}"
         build_store(url=url, sources_dir=sources)
         previous = os.environ.get("KNOWLEDGE_DB_URL")
@@ -289,7 +294,9 @@ def measure() -> dict[str, Any]:
     """Every quality figure of the assistant and the search box, as one dict."""
     examples = load_examples(HELDOUT)
     sets = [
-        p for p in (HELDOUT_ANSWERS, REAL_QUESTIONS, LEAFLET_QUESTIONS) if p.exists()
+        p
+        for p in (HELDOUT_ANSWERS, REAL_QUESTIONS, LEAFLET_QUESTIONS, SPANISH_QUESTIONS)
+        if p.exists()
     ]
     texts = [e.text for e in examples]
     texts += [q.text for p in sets for q in load_labelled(p)]
@@ -314,7 +321,7 @@ def measure() -> dict[str, Any]:
         "sets": {},
     }
     for path in sets:
-        if path != LEAFLET_QUESTIONS:
+        if path not in (LEAFLET_QUESTIONS, SPANISH_QUESTIONS):
             figures["sets"][path.stem] = answer_set(path, parses)
     with store_with_leaflets() as built:
         if built:

@@ -184,7 +184,13 @@ def answer_report(
                 answer_outcome, cited = "emergency", None
             else:
                 answer = decide(
-                    session, intent, parse.get("entities") or [], question.text, 0
+                    session,
+                    intent,
+                    parse.get("entities") or [],
+                    question.text,
+                    0,
+                    language=str((parse.get("language") or {}).get("code") or "en"),
+                    ranking=[r["name"] for r in parse.get("intent_ranking") or []],
                 )
                 answer_outcome = answer.outcome
                 cited = answer.cited[0] if answer.cited else None

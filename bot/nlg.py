@@ -10,9 +10,11 @@ responses like Rasa's own templated generator and in addition
     sections, the not-covered category; and adds a button for each offered section.
   - opens the first reply of every session with the disclaimer (utter_disclaimer), except
     an emergency reply, whose guidance must come first;
-  - picks, among the conditional variations that match, the most specific one (the most
-    conditions): a Spanish re-ask (`language: es` and `callback_invalid`) wins over both
-    the English re-ask and the Spanish first ask, where Rasa would pick one at random.
+  - picks, among the conditional variations that match, the most specific one: one in
+    the patient's language (a `language` condition) first, then the one with the most
+    conditions. A Spanish re-ask (`language: es` and `callback_invalid`) wins over both
+    the English re-ask and the Spanish first ask, and the Spanish not-covered reply over
+    the English one for the category, where Rasa would pick one at random.
 It runs inside the Rasa server, so neither the disclaimer nor emergency replies need
 anything from the action server.
 """
@@ -130,6 +132,15 @@ def complete_answer(
     return response
 
 
+def _specificity(variation: dict[str, Any]) -> tuple[bool, int]:
+    """How specific a matching variation is: its language, then its conditions.
+
+    A variation in the patient's language comes first, then the one with most conditions.
+    """
+    conditions = variation.get("condition") or []
+    return (any(c.get("name") == "language" for c in conditions), len(conditions))
+
+
 class ClinicNLG(TemplatedNaturalLanguageGenerator):
     """Templated responses plus clinic settings and the reply contract."""
 
@@ -152,10 +163,8 @@ class ClinicNLG(TemplatedNaturalLanguageGenerator):
         )
         if not suitable:
             return None
-        most = max(len(r.get("condition") or []) for r in suitable)
-        return random.choice(
-            [r for r in suitable if len(r.get("condition") or []) == most]
-        )
+        most = max(map(_specificity, suitable))
+        return random.choice([r for r in suitable if _specificity(r) == most])
 
     async def generate(
         self,

@@ -11,6 +11,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import re
 import time
 import uuid
 from collections import Counter
@@ -55,31 +56,78 @@ class BuildError(RuntimeError):
     """The build could not complete; the previous store is untouched."""
 
 
+def _documents_in(folder: Path) -> list[Path]:
+    """The documents directly in a folder, by name (hidden and lock files left out)."""
+    return sorted(
+        p
+        for p in folder.iterdir()
+        if p.is_file()
+        and p.suffix.lower() in DOCUMENT_SUFFIXES
+        and not p.name.startswith((".", "~"))
+    )
+
+
+def language_folders(sources_dir: Path) -> dict[str, Path]:
+    """The sources' language folders (`es/`, ...), by language code.
+
+    A folder named by a two-letter code holds documents in that language; any other
+    folder is not the builder's.
+    """
+    return {
+        p.name: p
+        for p in sorted(sources_dir.iterdir())
+        if p.is_dir()
+        and re.fullmatch(r"[a-z]{2}", p.name)
+        and p.name != pipeline.DEFAULT_LANGUAGE
+    }
+
+
+def document_language(path: Path, sources_dir: Path) -> str:
+    """The language of a source file: its language folder's code, else English."""
+    if path.parent.resolve() == sources_dir.resolve():
+        return pipeline.DEFAULT_LANGUAGE
+    return path.parent.name
+
+
+def document_key(path: Path, sources_dir: Path) -> str:
+    """How the store names a source file: its path in the sources folder."""
+    if path.parent.resolve() == sources_dir.resolve():
+        return path.name
+    return f"{path.parent.name}/{path.name}"
+
+
 def source_files(sources_dir: Path) -> list[Path]:
-    """The documents to ingest: the clinic's guide first, then the rest by name.
+    """The documents to ingest, the clinic's guide first.
+
+    Then the other top-level documents by name, then each language folder's documents.
 
     Hidden files and office lock files (`.x`, `~$x.docx`) are not documents.
     """
     if not sources_dir.is_dir():
         raise BuildError(f"{sources_dir}: sources folder not found")
-    files = sorted(
-        p
-        for p in sources_dir.iterdir()
-        if p.is_file()
-        and p.suffix.lower() in DOCUMENT_SUFFIXES
-        and not p.name.startswith((".", "~"))
-    )
+    files = _documents_in(sources_dir)
     files.sort(key=lambda p: p.name != settings.PRIMARY_DOCUMENT)
+    for folder in language_folders(sources_dir).values():
+        files.extend(_documents_in(folder))
     if not files:
         kinds = ", ".join(f"*{suffix}" for suffix in DOCUMENT_SUFFIXES)
         raise BuildError(f"{sources_dir}: no documents ({kinds}) to build from")
     return files
 
 
-def _inputs_hash(docs: list[ParsedDocument], extra_files: list[Path]) -> str:
+@dataclass(frozen=True)
+class SourceDocument:
+    """A parsed source file, with its name in the store and its language."""
+
+    key: str
+    language: str
+    parsed: ParsedDocument
+
+
+def _inputs_hash(docs: list[SourceDocument], extra_files: list[Path]) -> str:
     digest = hashlib.sha256(model.SCHEMA_VERSION.encode())
     for doc in docs:
-        digest.update(doc.file.name.encode() + b"\0" + doc.digest.encode())
+        digest.update(doc.key.encode() + b"\0" + doc.parsed.digest.encode())
     for path in extra_files:
         digest.update(path.read_bytes())
     return digest.hexdigest()
@@ -125,9 +173,18 @@ def build_store(
     url = url or settings.database_url()
     vocab_path = vocabulary_file or settings.VOCABULARY_FILE
     sections_path = sections_file or settings.SECTIONS_FILE
+    sources = sources_dir or settings.SOURCES_DIR
     docs = [
-        parse_document(p) for p in source_files(sources_dir or settings.SOURCES_DIR)
+        SourceDocument(
+            document_key(p, sources), document_language(p, sources), parse_document(p)
+        )
+        for p in source_files(sources)
     ]
+    for language in sorted({d.language for d in docs}):
+        try:
+            pipeline.load(language)
+        except pipeline.UnsupportedLanguageError as exc:
+            raise BuildError(f"{sources / language}: {exc}") from exc
     inputs_hash = _inputs_hash(
         docs, [vocab_path, sections_path, settings.ENTITY_PATTERNS_FILE]
     )
@@ -150,7 +207,7 @@ def build_store(
 
 def _build_sqlite(
     url: str,
-    docs: list[ParsedDocument],
+    docs: list[SourceDocument],
     vocabulary: Vocabulary,
     section_map: SectionMap,
     inputs_hash: str,
@@ -176,7 +233,7 @@ def _build_sqlite(
 
 def _build_postgres(
     url: str,
-    docs: list[ParsedDocument],
+    docs: list[SourceDocument],
     vocabulary: Vocabulary,
     section_map: SectionMap,
     inputs_hash: str,
@@ -203,13 +260,12 @@ def _build_postgres(
 
 def _populate(
     session: Session,
-    docs: list[ParsedDocument],
+    docs: list[SourceDocument],
     vocabulary: Vocabulary,
     section_map: SectionMap,
     inputs_hash: str,
     report: BuildReport,
 ) -> None:
-    nlp = pipeline.load()
     terms = {t.name: model.Term(kind=t.kind, name=t.name) for t in vocabulary.terms}
     for vterm in vocabulary.terms:
         for phrase in vterm.synonyms:
@@ -220,11 +276,15 @@ def _populate(
     direct: dict[tuple[str, int], Counter[str]] = {}
     titled: dict[tuple[str, int], set[str]] = {}
     built_at = datetime.now(timezone.utc).replace(tzinfo=None)
-    for position, doc in enumerate(docs):
+    for position, source in enumerate(docs):
+        doc = source.parsed
+        nlp = pipeline.load(source.language)
+        english = source.language == pipeline.DEFAULT_LANGUAGE
         row = model.Document(
-            file=doc.file.name,
+            file=source.key,
             title=doc.title,
             format=doc.format,
+            language=source.language,
             content_hash=doc.digest,
             built_at=built_at,
             position=position,
@@ -255,11 +315,12 @@ def _populate(
                     )
                 )
                 report.passages += 1
-            counts: Counter[str] = Counter(e.ent_id_ for e in body_doc.ents)
-            in_title = {e.ent_id_ for e in title_doc.ents}
+            # The vocabulary's terms are English: other languages' sections name none.
+            counts: Counter[str] = Counter(e.ent_id_ for e in body_doc.ents if english)
+            in_title = {e.ent_id_ for e in title_doc.ents if english}
             counts.update(in_title)
-            direct[(doc.file.name, parsed.number)] = counts
-            titled[(doc.file.name, parsed.number)] = in_title
+            direct[(source.key, parsed.number)] = counts
+            titled[(source.key, parsed.number)] = in_title
             for name, count in counts.items():
                 session.add(
                     model.Mention(
@@ -271,7 +332,7 @@ def _populate(
                 )
                 report.mentions += 1
         session.add_all(sections)
-        sections_by_doc[doc.file.name] = sections
+        sections_by_doc[source.key] = sections
         report.documents += 1
         report.sections += len(sections)
 

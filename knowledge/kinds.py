@@ -16,6 +16,7 @@ from pathlib import Path
 import yaml
 
 from knowledge import settings
+from knowledge.text import fold_accents
 
 #: How a section got a kind: the reviewed map, or a cue in its heading path.
 FROM_MAP = "map"
@@ -48,10 +49,15 @@ class SectionMap:
         return found.category if found else "other"
 
     def kinds_from_headings(self, headings: list[str]) -> tuple[str, ...]:
-        """The kinds whose cues appear in a heading path (deepest heading first)."""
+        """The kinds whose cues appear in a heading path (deepest heading first).
+
+        Accents are folded away first, so a Spanish heading ("Después de la
+        inyección") matches its cue written plainly ("despues").
+        """
         found: list[str] = []
         for heading in reversed(headings):
-            words = " " + " ".join(re.findall(r"[a-z0-9-]+", heading.lower())) + " "
+            plain = fold_accents(heading.lower())
+            words = " " + " ".join(re.findall(r"[a-z0-9-]+", plain)) + " "
             for kind in self.kinds.values():
                 if kind.name not in found and any(
                     f" {cue} " in words for cue in kind.heading_cues

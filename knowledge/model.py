@@ -23,7 +23,7 @@ from sqlalchemy import (
 from sqlalchemy.orm import declarative_base, relationship
 
 #: Bumped whenever the tables change; a store built by another version is refused.
-SCHEMA_VERSION = "2"
+SCHEMA_VERSION = "3"
 
 Base = declarative_base()
 
@@ -32,6 +32,8 @@ class Document(Base):  # type: ignore[valid-type,misc]
     """A source document (the clinic's guide, a leaflet) as it was when the store was built.
 
     `format` is the parser that read it: "text", "markdown", "pdf" or "docx".
+    `file` is its path in the sources folder ("aftercare.md", or "es/aftercare.md" for a
+    document in a language folder); `language` its ISO 639-1 code ("en" at the top level).
     """
 
     __tablename__ = "documents"
@@ -39,6 +41,7 @@ class Document(Base):  # type: ignore[valid-type,misc]
     file = Column(String(255), nullable=False, unique=True)
     title = Column(String(255), nullable=False)
     format = Column(String(16), nullable=False, default="text")
+    language = Column(String(8), nullable=False, default="en", index=True)
     content_hash = Column(String(64), nullable=False)
     built_at = Column(DateTime, nullable=False, default=datetime.utcnow)
     position = Column(Integer, nullable=False)

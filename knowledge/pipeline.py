@@ -1,24 +1,34 @@
-"""The project's spaCy pipeline: blank English, lookup lemmatizer, entity ruler.
+"""The project's spaCy pipelines: blank English, lookup lemmatizer, entity ruler.
 
 No pretrained English pipeline can be downloaded here, so the project assembles its own
 from `knowledge/entity_patterns.jsonl` (generated from the vocabulary) and saves it to a
 directory that Rasa's `SpacyNLP` loads by path and the knowledge builder uses too.
+
+Documents in another language (a folder per language under the sources, e.g. `es/`)
+are indexed, and questions in that language searched, with that language's blank
+pipeline and spaCy's lookup lemmatizer (spacy-lookups-data): `load("es")`. Their lemmas
+have accents folded away, because patients often type without them ("inyeccion").
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
+import re
 from functools import lru_cache
 from pathlib import Path
+from typing import Any
 
 import spacy
 from spacy.language import Language
 from spacy.tokens import Doc
 
 from knowledge import settings
+from knowledge.text import fold_accents
 
 STAMP_FILE = "clinic-pipeline.sha256"
+#: The language of the project's own pipeline (and of documents not in a language folder).
+DEFAULT_LANGUAGE = "en"
 
 
 def _inputs_digest(patterns_file: Path) -> str:
@@ -59,22 +69,65 @@ def build(output_dir: Path | None = None, patterns_file: Path | None = None) -> 
     return True
 
 
+class UnsupportedLanguageError(ValueError):
+    """No spaCy language (with lookup lemmas) for this language code."""
+
+
 @lru_cache(maxsize=1)
-def load() -> Language:
-    """The saved pipeline, loaded once per process (built first if missing)."""
+def _english() -> Language:
     build()
     return spacy.load(settings.SPACY_PIPELINE_DIR)
+
+
+@lru_cache(maxsize=8)
+def load(language: str = DEFAULT_LANGUAGE) -> Language:
+    """The pipeline for a language, loaded once per process.
+
+    English is the project's saved pipeline (built first if missing); any other language
+    is assembled in memory: blank, sentencizer, lookup lemmatizer.
+    """
+    if language == DEFAULT_LANGUAGE:  # load() and load("en"): one cached pipeline
+        return _english()
+    try:
+        nlp = spacy.blank(language)
+        nlp.add_pipe("sentencizer")
+        nlp.add_pipe("lemmatizer", config={"mode": "lookup"})
+        nlp.initialize()
+    except (ImportError, ValueError) as exc:  # no such language, or no lookup tables
+        raise UnsupportedLanguageError(
+            f"no spaCy language with lookup lemmas for {language!r}: {exc}"
+        ) from exc
+    return nlp
 
 
 def lemmas(doc: Doc, nlp: Language) -> list[str]:
     """Lowercase lemmas of the content words of a doc, for indexing and search.
 
     The lookup table is keyed by lowercase forms, so tokens are lowercased before the
-    lookup ("Injections" -> "injection").
+    lookup ("Injections" -> "injection"). In languages other than English, accents are
+    folded away after the lookup.
     """
     table = nlp.get_pipe("lemmatizer").lookups.get_table("lemma_lookup")  # type: ignore[attr-defined]
-    return [
+    words = [
         table.get(token.lower_, token.lower_)
         for token in doc
         if not (token.is_punct or token.is_space or token.is_stop)
     ]
+    if nlp.lang == DEFAULT_LANGUAGE:
+        return words
+    if nlp.lang == "es":
+        words = [_without_clitic(w, table) for w in words]
+    return [fold_accents(w) for w in words]
+
+
+#: A Spanish infinitive with a pronoun joined on ("ducharme", "tomarlos"): the lookup
+#: table knows the infinitive, not the joined form.
+_SPANISH_CLITIC = re.compile(r"^(\w{2,}?[aeií]r)(me|te|se|lo|la|le|los|las|les|nos)$")
+
+
+def _without_clitic(word: str, table: Any) -> str:
+    match = _SPANISH_CLITIC.match(word)
+    if match is None:
+        return word
+    infinitive = match.group(1).replace("í", "i")
+    return str(table.get(infinitive, infinitive))

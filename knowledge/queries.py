@@ -32,9 +32,9 @@ class StoreNotReadyError(RuntimeError):
 class SectionRef:
     """A section with its document, as the actions cite it.
 
-    `document` is the document's title, `file` its file name in the sources folder;
+    `document` is the document's title, `file` its path in the sources folder;
     `heading_path` the titles of the headings down to the section, outermost first
-    (empty for an introduction).
+    (empty for an introduction); `language` the document's language.
     """
 
     document: str
@@ -43,6 +43,7 @@ class SectionRef:
     title: str
     body: str
     heading_path: tuple[str, ...] = ()
+    language: str = pipeline.DEFAULT_LANGUAGE
 
     def citation(self) -> dict[str, object]:
         """The section as the actions cite it: document title, file, number, title, path."""
@@ -72,6 +73,7 @@ def _ref(section: model.Section) -> SectionRef:
         title=section.title,
         body=section.body,
         heading_path=tuple(json.loads(section.heading_path or "[]")),
+        language=section.document.language,
     )
 
 
@@ -279,28 +281,50 @@ class BuildMemo:
         return value
 
 
-def _passage_index(session: Session) -> tuple[BM25, list[tuple[SectionRef, str]]]:
-    """BM25 over every passage of the store, with the passages in its order."""
+def document_languages(session: Session) -> frozenset[str]:
+    """The languages the store has documents in ("en", and "es" with a Spanish folder)."""
+    return frozenset(session.scalars(select(model.Document.language).distinct()).all())
+
+
+def _passage_index(
+    session: Session, language: str
+) -> tuple[BM25, list[tuple[SectionRef, str]]]:
+    """BM25 over the passages of one language's documents, with the passages in order."""
     rows = session.scalars(
-        select(model.Passage).options(
-            joinedload(model.Passage.section).joinedload(model.Section.document)
-        )
+        select(model.Passage)
+        .join(model.Section)
+        .join(model.Document)
+        .where(model.Document.language == language)
+        .options(joinedload(model.Passage.section).joinedload(model.Section.document))
+        .order_by(model.Passage.id)
     ).all()
     return BM25([p.lemmas.split() for p in rows]), [
         (_ref(p.section), p.text) for p in rows
     ]
 
 
-#: The passage index, built again when the store is rebuilt.
-_INDEX = BuildMemo(capacity=1)
+#: The passage index of each language, built again when the store is rebuilt.
+_INDEX = BuildMemo(capacity=8)
 
 
-def query_terms(text: str) -> list[str]:
+def _index(
+    session: Session, language: str
+) -> tuple[BM25, list[tuple[SectionRef, str]]]:
+    return _INDEX.get(
+        session, ("passages", language), lambda: _passage_index(session, language)
+    )
+
+
+def query_terms(text: str, language: str = pipeline.DEFAULT_LANGUAGE) -> list[str]:
     """The lemmas a query is ranked by, expanded with the vocabulary terms it names.
 
     Named terms add their canonical names and related terms ("knee" also looks for
-    "joint"); patients' words add the guide's words (search_synonyms).
+    "joint"); patients' words add the guide's words (search_synonyms). The vocabulary is
+    English: a question in another language is ranked by its own lemmas alone.
     """
+    if language != pipeline.DEFAULT_LANGUAGE:
+        nlp = pipeline.load(language)
+        return pipeline.lemmas(nlp(text[:2000]), nlp)
     nlp = pipeline.load()
     doc = nlp(text[:2000])
     vocabulary = project_vocabulary()
@@ -319,12 +343,20 @@ def query_terms(text: str) -> list[str]:
     return words
 
 
-def search(session: Session, text: str, limit: int = 5) -> list[SearchHit]:
-    """Passages ranked by BM25 for a free-text question, best first, score > 0."""
-    words = query_terms(text)
+def search(
+    session: Session,
+    text: str,
+    limit: int = 5,
+    language: str = pipeline.DEFAULT_LANGUAGE,
+) -> list[SearchHit]:
+    """Passages ranked by BM25 for a free-text question, best first, score > 0.
+
+    Only the passages of the documents in `language` are ranked.
+    """
+    words = query_terms(text, language)
     if not words:
         return []
-    bm25, passages = _INDEX.get(session, "passages", lambda: _passage_index(session))
+    bm25, passages = _index(session, language)
     scored = sorted(
         zip(bm25.scores(words), range(len(passages)), strict=True),
         key=lambda pair: (-pair[0], pair[1]),
@@ -336,12 +368,17 @@ def search(session: Session, text: str, limit: int = 5) -> list[SearchHit]:
     ]
 
 
-def rank_sections(session: Session, text: str) -> list[SearchHit]:
-    """Every section that matches the text, best first, with its best passage."""
-    words = query_terms(text)
+def rank_sections(
+    session: Session, text: str, language: str = pipeline.DEFAULT_LANGUAGE
+) -> list[SearchHit]:
+    """Every section that matches the text, best first, with its best passage.
+
+    Only the sections of the documents in `language` are ranked.
+    """
+    words = query_terms(text, language)
     if not words:
         return []
-    bm25, passages = _INDEX.get(session, "passages", lambda: _passage_index(session))
+    bm25, passages = _index(session, language)
     best: dict[tuple[str, int], SearchHit] = {}
     for score, (section, passage) in zip(bm25.scores(words), passages, strict=True):
         key = (section.file, section.number)
