@@ -1,5 +1,6 @@
 """`python -m actions`: the action server, on localhost, after checking the store.
 
+Loads the spaCy pipeline of every language the store has documents in before serving.
 Refuses to start, saying which command fixes it, when the knowledge store is missing,
 empty or from another schema version, or when there is no ACTION_TOKEN. Every call but
 `/health` must carry `Authorization: Bearer $ACTION_TOKEN` (401 otherwise): the Rasa
@@ -23,7 +24,7 @@ from bot.quiet import silence_deprecations  # noqa: E402
 
 silence_deprecations()
 
-from knowledge import queries  # noqa: E402
+from knowledge import pipeline, queries  # noqa: E402
 from knowledge.environment import session_scope  # noqa: E402
 
 UNCHECKED_PATHS = frozenset({"/health"})
@@ -64,12 +65,19 @@ def main() -> int:
     try:
         with session_scope() as session:
             info = queries.check_store(session)
+            languages = queries.document_languages(session)
     except queries.StoreNotReadyError as exc:
         print(f"action server not started: {exc}", file=sys.stderr)
         return 2
     logging.getLogger(__name__).info(
-        "knowledge store built at %s", info.get("built_at")
+        "knowledge store built at %s, documents in %s",
+        info.get("built_at"),
+        ", ".join(sorted(languages)),
     )
+    # Each language's spaCy pipeline is loaded now, not on the first question in it,
+    # which would otherwise wait past the Rasa server's patience for an action.
+    for language in sorted(languages):
+        pipeline.load(language)
 
     from rasa_sdk.endpoint import create_app
 

@@ -1,11 +1,15 @@
 """End to end over REST: Spanish and other languages, with and without the action server."""
 
+import shutil
 import signal
 import sys
+from pathlib import Path
 
 import pytest
 
-from bot.serve import wait_until_ready
+from bot.serve import free_port, wait_until_ready
+from knowledge import settings
+from knowledge.builder import build_store
 from tests.test_e2e import (  # noqa: F401 (env: the fixture)
     contract,
     env,
@@ -17,6 +21,7 @@ from tests.test_e2e import (  # noqa: F401 (env: the fixture)
 )
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
+SPANISH_LEAFLETS = Path(__file__).parent / "fixtures" / "documents" / "es"
 
 
 @pytest.fixture(scope="module")
@@ -99,5 +104,48 @@ def test_without_the_action_server_spanish_emergencies_still_work(rasa_alone):
     assert "llame al 911" in reply[0]["text"].lower()
     crisis = say(rasa_alone, "es-offline-2", "quiero morirme")
     assert "988" in text(crisis) and "Siento mucho" in text(crisis)
-    note = say(rasa_alone, "es-offline-3", "¿qué es el PRP?")
-    assert "solo puedo responder preguntas en inglés" in text(note)
+    # A Spanish question needs the action server (it may have Spanish documents to
+    # answer from): without it, the apology in Spanish, with the clinic's number.
+    apology = say(rasa_alone, "es-offline-3", "¿qué es el PRP?")
+    assert "Lo siento, no puedo responder eso aquí" in text(apology)
+    assert "(555) 123-9876" in text(apology) and "911" in text(apology)
+
+
+@pytest.fixture(scope="module")
+def assistant_with_spanish_documents(env, tmp_path_factory):  # noqa: F811
+    """`python -m bot run` on a store with the Spanish fixture leaflet (sources/es/)."""
+    folder = tmp_path_factory.mktemp("spanish-store")
+    sources = folder / "sources"
+    shutil.copytree(settings.SOURCES_DIR, sources)
+    shutil.copytree(SPANISH_LEAFLETS, sources / "es")
+    url = f"sqlite:///{folder / 'knowledge.db'}"
+    build_store(url=url, sources_dir=sources)
+    spanish_env = {
+        **env,
+        "KNOWLEDGE_DB_URL": url,
+        "CONVERSATIONS_DB": str(folder / "c.db"),
+        "ACTION_PORT": str(free_port()),
+        "RASA_PORT": str(free_port()),
+    }
+    process = start([sys.executable, "-m", "bot", "run"], spanish_env)
+    try:
+        assert wait_until_ready(int(spanish_env["RASA_PORT"]), timeout=180)
+        yield f"http://127.0.0.1:{spanish_env['RASA_PORT']}"
+    finally:
+        stop(process, signal.SIGINT)
+
+
+def test_with_spanish_documents_a_spanish_question_is_answered_from_them(
+    assistant_with_spanish_documents,
+):
+    base = assistant_with_spanish_documents
+    reply = say(base, "es-docs", "tomo anticoagulantes, cuando los vuelvo a tomar?")
+    answer = contract(reply)
+    assert answer["type"] == "knowledge", reply
+    assert answer["sections"][0]["file"] == "es/cuidados-despues-de-la-inyeccion.md"
+    assert "Fuente: Cuidados después de su inyección" in text(reply)
+    english = say(base, "en-docs", "can injections help my knee arthritis")
+    assert contract(english)["type"] == "knowledge"
+    assert contract(english)["sections"][0]["file"].endswith(".txt")
+    emergency = say(base, "es-docs", SPANISH_EMERGENCY)
+    assert contract(emergency)["type"] == "emergency"
