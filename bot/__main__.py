@@ -39,7 +39,15 @@ def main(argv: list[str] | None = None) -> int:
     scaled.add_argument(
         "--port", type=int, default=None, help="nginx's port (RASA_PORT)"
     )
+    sub.add_parser(
+        "settings", help="print .env.example, generated from bot.settings.Settings"
+    )
     args = parser.parse_args(argv)
+    if args.command == "settings":
+        from bot.settings import env_example
+
+        sys.stdout.write(env_example())
+        return 0
     if args.command == "staff":
         from bot.staff.cli import run as run_staff
 

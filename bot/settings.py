@@ -1,46 +1,352 @@
-"""The clinic's settings, from the environment (see .env.example).
+"""The clinic's settings: one typed object, read from the environment.
 
-Both servers read them: the Rasa server (phone numbers in replies, message limits) and
-the action server.
+`Settings` lists every setting the clinic's IT person may give (in `.env`, the
+environment, or for secrets a file named by `<NAME>_FILE`), with its type, default and
+meaning. `.env.example` is generated from it (`python -m bot settings`), and a test fails
+when the file is stale. Both servers read it: the Rasa server (phone numbers in replies,
+message limits) and the action server. The module is long because it lists every
+setting with its meaning; the functions below it are the ones the code reads them by.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import hmac
 import os
+import textwrap
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+SAYS = "What the assistant says"
+PLACES = "Where things run"
+STORES = "Where things are kept"
+STAFF = (
+    "The staff console at /staff (docs/staff-console.md); accounts: "
+    "python -m bot staff add NAME"
+)
+SECURITY = (
+    "Security (docs/security.md). Secrets only here (.env is git-ignored), in the "
+    "environment,\nor in a file outside git named by NAME_FILE (e.g. "
+    'REST_TOKEN_FILE=/run/secrets/rest).\nMake one: python -c "import secrets; '
+    'print(secrets.token_urlsafe(32))"'
+)
+LIMITS = "Limits and patience"
+SPEED = 'Speed (docs/benchmarks.md, "What made it faster")'
+SEARCH = "Free-text search thresholds (BM25 scores; see docs/benchmarks.md)"
+TOOLS = "Tools"
+#: The order of the groups in .env.example.
+GROUPS = (SAYS, PLACES, STORES, STAFF, SECURITY, LIMITS, SPEED, SEARCH, TOOLS)
 
 
-def _env(name: str, default: str) -> str:
-    value = os.environ.get(name, "").strip()
-    return value or default
+def setting(
+    name: str,
+    default: Any,
+    group: str,
+    meaning: str,
+    *,
+    listed: bool = False,
+    secret: bool = False,
+) -> Any:
+    """A field of Settings: its variable, default, group and meaning.
+
+    `listed` settings are written out in .env.example (`NAME=default`); the others are
+    shown commented out, with their meaning beside them.
+    """
+    return field(
+        default=default,
+        metadata={
+            "env": name,
+            "group": group,
+            "meaning": meaning,
+            "listed": listed,
+            "secret": secret,
+        },
+    )
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Every setting of the assistant, typed, with its default (see .env.example)."""
+
+    clinic_name: str = setting(
+        "CLINIC_NAME",
+        "our pain management clinic",
+        SAYS,
+        "the clinic's name",
+        listed=True,
+    )
+    clinic_phone: str = setting(
+        "CLINIC_PHONE", "(555) 010-4477", SAYS, "the front desk's number", listed=True
+    )
+    emergency_number: str = setting(
+        "EMERGENCY_NUMBER", "911", SAYS, "the local emergency number", listed=True
+    )
+    crisis_line: str = setting(
+        "CRISIS_LINE", "988", SAYS, "the suicide and crisis line", listed=True
+    )
+    clinic_phone_region: str = setting(
+        "CLINIC_PHONE_REGION",
+        "US",
+        SAYS,
+        "region of phone numbers typed without a country code (call-back form)",
+        listed=True,
+    )
+    retention_days: float = setting(
+        "RETENTION_DAYS",
+        30.0,
+        SAYS,
+        "`python -m bot purge` removes conversations and call-backs older than this",
+        listed=True,
+    )
+    rasa_port: int = setting("RASA_PORT", 5005, PLACES, "the Rasa server", listed=True)
+    rasa_interface: str = setting(
+        "RASA_INTERFACE",
+        "0.0.0.0",  # noqa: S104 (the Makefile's default: the chat is served to the clinic)
+        PLACES,
+        "its interface",
+        listed=True,
+    )
+    action_port: int = setting(
+        "ACTION_PORT", 5055, PLACES, "the action server", listed=True
+    )
+    action_host: str = setting(
+        "ACTION_HOST", "127.0.0.1", PLACES, "its interface", listed=True
+    )
+    action_endpoint_url: str = setting(
+        "ACTION_ENDPOINT_URL",
+        "",
+        PLACES,
+        "default http://127.0.0.1:ACTION_PORT/webhook",
+    )
+    knowledge_db_url: str = setting(
+        "KNOWLEDGE_DB_URL",
+        "",
+        STORES,
+        "the knowledge store; default a SQLite file in build/; PostgreSQL works too",
+    )
+    conversations_db: str = setting(
+        "CONVERSATIONS_DB",
+        "build/conversations.db",
+        STORES,
+        "conversations and call-backs (SQLite file; the scaled profile: PostgreSQL)",
+    )
+    staff_cookie_secure: str = setting(
+        "STAFF_COOKIE_SECURE",
+        "auto",
+        STAFF,
+        "auto: Secure except plain http on localhost; true; false",
+    )
+    staff_session_idle_minutes: int = setting(
+        "STAFF_SESSION_IDLE_MINUTES", 30, STAFF, "a session ends after this idle time"
+    )
+    staff_session_hours: int = setting(
+        "STAFF_SESSION_HOURS", 12, STAFF, "and this long after login, used or not"
+    )
+    staff_login_free_tries: int = setting(
+        "STAFF_LOGIN_FREE_TRIES", 5, STAFF, "failed logins before each try waits"
+    )
+    staff_refresh_seconds: int = setting(
+        "STAFF_REFRESH_SECONDS", 30, STAFF, "how often the lists reload themselves"
+    )
+    assistant_profile: str = setting(
+        "ASSISTANT_PROFILE",
+        "local",
+        SECURITY,
+        "production: REST needs REST_TOKEN; the servers refuse to start without "
+        "REST_TOKEN, SESSION_SECRET, ACTION_TOKEN, >=16 chars",
+    )
+    rest_token: str = setting(
+        "REST_TOKEN",
+        "",
+        SECURITY,
+        'production: callers send "Authorization: Bearer <token>"',
+        secret=True,
+    )
+    session_secret: str = setting(
+        "SESSION_SECRET",
+        "",
+        SECURITY,
+        "signs conversation ids; default build/secrets/session.key",
+        secret=True,
+    )
+    action_token: str = setting(
+        "ACTION_TOKEN",
+        "",
+        SECURITY,
+        "Rasa server -> action server; `make run` makes one per run",
+        secret=True,
+    )
+    rasa_enable_api: str = setting(
+        "RASA_ENABLE_API",
+        "false",
+        SECURITY,
+        "true needs RASA_API_TOKEN or RASA_JWT_SECRET; no default",
+    )
+    rasa_api_token: str = setting(
+        "RASA_API_TOKEN", "", SECURITY, "Rasa's HTTP API token", secret=True
+    )
+    rasa_jwt_secret: str = setting(
+        "RASA_JWT_SECRET", "", SECURITY, "or its JWT secret", secret=True
+    )
+    allowed_origins: str = setting(
+        "ALLOWED_ORIGINS",
+        "",
+        SECURITY,
+        "comma-separated sites that may embed or call the chat",
+    )
+    max_message_chars: int = setting(
+        "MAX_MESSAGE_CHARS",
+        2000,
+        LIMITS,
+        "longer messages get a friendly note and are not processed",
+    )
+    action_timeout: float = setting(
+        "ACTION_TIMEOUT",
+        4.0,
+        LIMITS,
+        "seconds before the apology when the action server is slow",
+    )
+    tracker_db_retry_seconds: float = setting(
+        "TRACKER_DB_RETRY_SECONDS",
+        5.0,
+        LIMITS,
+        "the conversations database is retried this long, then the patient is told "
+        "to try again; never kept in memory instead",
+    )
+    log_level: str = setting(
+        "LOG_LEVEL",
+        "INFO",
+        LIMITS,
+        "DEBUG logs messages, with phone numbers and e-mails masked",
+    )
+    messages_in_progress: int = setting(
+        "MESSAGES_IN_PROGRESS",
+        3,
+        SPEED,
+        "messages one server works on at once; the rest wait in turn",
+    )
+    sanic_workers: int = setting(
+        "SANIC_WORKERS",
+        1,
+        SPEED,
+        "2+: one model per worker, file lock store chosen automatically",
+    )
+    speed_measures: str = setting(
+        "SPEED_MEASURES",
+        "all",
+        SPEED,
+        "or a comma list of the speed measures, or none: for A/B runs",
+    )
+    search_answer_score: float = setting(
+        "SEARCH_ANSWER_SCORE", 4.0, SEARCH, "a clear match"
+    )
+    search_answer_margin: float = setting(
+        "SEARCH_ANSWER_MARGIN", 1.5, SEARCH, "clearly ahead of the next"
+    )
+    search_clarify_score: float = setting(
+        "SEARCH_CLARIFY_SCORE", 1.5, SEARCH, "worth offering in a did-you-mean"
+    )
+    python: str = setting(
+        "PYTHON",
+        "",
+        TOOLS,
+        "a Python 3.10 interpreter, if the Makefile cannot find one itself",
+    )
+
+    @classmethod
+    def from_environ(cls, environ: Mapping[str, str] | None = None) -> Settings:
+        """The settings in the environment; a value that is not of its type is ignored."""
+        environ = os.environ if environ is None else environ
+        values: dict[str, Any] = {}
+        for spec in dataclasses.fields(cls):
+            name = spec.metadata["env"]
+            raw = (
+                _secret_from(environ, name)
+                if spec.metadata["secret"]
+                else environ.get(name, "").strip()
+            )
+            if not raw:
+                continue
+            try:
+                values[spec.name] = _TYPES[str(spec.type)](raw)
+            except ValueError:
+                continue  # a mistyped number: the default
+        return cls(**values)
+
+
+_TYPES: dict[str, Any] = {"str": str, "int": int, "float": float}
+
+
+def current() -> Settings:
+    """The settings as the environment gives them now."""
+    return Settings.from_environ()
+
+
+#: Said after a group's settings in .env.example.
+GROUP_NOTES = {
+    PLACES: "The scaled profile (several servers, PostgreSQL, Redis) has its own "
+    "settings, e.g. the Redis timeouts: deploy/scaled/scaled.env.example",
+}
+_WIDTH = 92
+
+
+def env_example() -> str:
+    """The text of .env.example, generated from Settings."""
+    lines = [
+        "# Generated from bot/settings.py (python -m bot settings > .env.example); edit",
+        "# the Settings class, not this file. Copy to .env (git ignores it) and edit;",
+        "# `make run`, `make shell` and `make test` read it. Plain KEY=value lines, no",
+        "# quotes (make reads this file). Every setting is optional; the defaults are shown.",
+    ]
+    specs = dataclasses.fields(Settings)
+    for group in GROUPS:
+        lines += ["", *(f"# {line}" for line in group.split("\n"))]
+        for spec in (s for s in specs if s.metadata["group"] == group):
+            name, meaning = spec.metadata["env"], spec.metadata["meaning"]
+            value = _written(spec.default)
+            if spec.metadata["listed"]:
+                lines += [f"# {meaning[0].upper()}{meaning[1:]}", f"{name}={value}"]
+                continue
+            entry = f"# {name}={value}"
+            indent = max(30, len(entry) + 1)
+            wrapped = textwrap.wrap(f"({meaning})", _WIDTH - indent) or [""]
+            lines.append(f"{entry:{indent}}{wrapped[0]}")
+            lines += [f"#{' ' * (indent - 1)}{rest}" for rest in wrapped[1:]]
+        if group in GROUP_NOTES:
+            lines += [f"# {line}" for line in textwrap.wrap(GROUP_NOTES[group], 90)]
+    return "\n".join(lines) + "\n"
+
+
+def _written(value: Any) -> str:
+    if isinstance(value, float) and value.is_integer():
+        return str(int(value))
+    return str(value)
 
 
 def clinic_name() -> str:
     """The clinic's name as the assistant says it."""
-    return _env("CLINIC_NAME", "our pain management clinic")
+    return current().clinic_name
 
 
 def clinic_phone() -> str:
     """The front desk's phone number, given for call backs and questions."""
-    return _env("CLINIC_PHONE", "(555) 010-4477")
+    return current().clinic_phone
 
 
 def emergency_number() -> str:
     """The local emergency number."""
-    return _env("EMERGENCY_NUMBER", "911")
+    return current().emergency_number
 
 
 def crisis_line() -> str:
     """The suicide and crisis line."""
-    return _env("CRISIS_LINE", "988")
+    return current().crisis_line
 
 
 def max_message_chars() -> int:
     """Messages longer than this get a friendly note and are not processed."""
-    try:
-        return max(1, int(_env("MAX_MESSAGE_CHARS", "2000")))
-    except ValueError:
-        return 2000
+    return max(1, current().max_message_chars)
 
 
 def input_problem(text: str) -> str | None:
@@ -54,12 +360,13 @@ def input_problem(text: str) -> str | None:
 
 def template_values() -> dict[str, str]:
     """The values every domain response may use, e.g. `{clinic_phone}`."""
+    values = current()
     return {
-        "clinic_name": clinic_name(),
-        "clinic_phone": clinic_phone(),
-        "emergency_number": emergency_number(),
-        "crisis_line": crisis_line(),
-        "max_message_chars": str(max_message_chars()),
+        "clinic_name": values.clinic_name,
+        "clinic_phone": values.clinic_phone,
+        "emergency_number": values.emergency_number,
+        "crisis_line": values.crisis_line,
+        "max_message_chars": str(max(1, values.max_message_chars)),
     }
 
 
@@ -69,7 +376,7 @@ def allowed_origins() -> list[str]:
     Comma-separated origins such as `https://www.example-clinic.org`; empty (the
     default) allows the server's own origin only.
     """
-    raw = os.environ.get("ALLOWED_ORIGINS", "")
+    raw = current().allowed_origins
     return [origin.strip().rstrip("/") for origin in raw.split(",") if origin.strip()]
 
 
@@ -79,13 +386,11 @@ def endpoint_defaults(environ: dict[str, str] | None = None) -> dict[str, str]:
     `python -m bot run`, supervisord and a server started by hand all get the same: the
     action server on 127.0.0.1:ACTION_PORT, conversations in build/conversations.db.
     """
-    environ = dict(os.environ if environ is None else environ)
-    port = environ.get("ACTION_PORT", "").strip() or "5055"
+    values = Settings.from_environ(os.environ if environ is None else environ)
     return {
-        "ACTION_ENDPOINT_URL": environ.get("ACTION_ENDPOINT_URL", "").strip()
-        or f"http://127.0.0.1:{port}/webhook",
-        "CONVERSATIONS_DB": environ.get("CONVERSATIONS_DB", "").strip()
-        or "build/conversations.db",
+        "ACTION_ENDPOINT_URL": values.action_endpoint_url
+        or f"http://127.0.0.1:{values.action_port}/webhook",
+        "CONVERSATIONS_DB": values.conversations_db,
     }
 
 
@@ -97,31 +402,25 @@ def max_socket_bytes() -> int:
 def seconds(name: str, default: float) -> float:
     """A duration in seconds from the environment (the default if unset or not a number)."""
     try:
-        return max(0.0, float(_env(name, str(default))))
+        return max(0.0, float(os.environ.get(name, "").strip() or default))
     except ValueError:
         return default
 
 
 def action_timeout() -> float:
     """Seconds the Rasa server waits for the action server before apologising."""
-    try:
-        return max(0.5, float(_env("ACTION_TIMEOUT", "4")))
-    except ValueError:
-        return 4.0
+    return max(0.5, current().action_timeout)
 
 
 def clinic_phone_region() -> str:
     """Region for phone numbers typed without a country code (CLINIC_PHONE_REGION, US)."""
-    region = _env("CLINIC_PHONE_REGION", "US").upper()
+    region = current().clinic_phone_region.upper()
     return region if len(region) == 2 and region.isalpha() else "US"
 
 
 def retention_days() -> float:
     """How long conversations and call-backs are kept (RETENTION_DAYS, default 30)."""
-    try:
-        days = float(_env("RETENTION_DAYS", "30"))
-    except ValueError:
-        return 30.0
+    days = current().retention_days
     return days if days > 0 else 30.0
 
 
@@ -132,7 +431,7 @@ MIN_SECRET_CHARS = 16
 
 def profile() -> str:
     """The deployment profile: "local" (default) or "production" (ASSISTANT_PROFILE)."""
-    return _env("ASSISTANT_PROFILE", "local").lower()
+    return current().assistant_profile.lower()
 
 
 def is_production() -> bool:
@@ -146,17 +445,21 @@ def secret(name: str) -> str | None:
     The file form keeps secrets out of the environment listing and out of git
     (e.g. a mounted secret file); surrounding whitespace is ignored.
     """
-    value = os.environ.get(name, "").strip()
+    return _secret_from(os.environ, name) or None
+
+
+def _secret_from(environ: Mapping[str, str], name: str) -> str:
+    value = environ.get(name, "").strip()
     if value:
         return value
-    path = os.environ.get(f"{name}_FILE", "").strip()
+    path = environ.get(f"{name}_FILE", "").strip()
     if path:
         try:
             with open(path, encoding="utf-8") as handle:
-                return handle.read().strip() or None
+                return handle.read().strip()
         except OSError:
-            return None
-    return None
+            return ""
+    return ""
 
 
 def production_problems(names: tuple[str, ...] = PRODUCTION_SECRETS) -> list[str]:
