@@ -201,3 +201,40 @@ def test_the_worst_headache_ever_is_an_emergency(detector):
         detector.detect("worst headache i've ever had, since the epidural") is not None
     )
     assert detector.detect("have you ever had a stroke?") is None
+
+
+def test_a_word_set_stands_for_its_words(tmp_path):
+    path = tmp_path / "v.yml"
+    path.write_text(
+        "red_flag_words:\n  limb: ['legs?', 'arms?']\n"
+        "red_flags:\n  x:\n    patterns: ['\\b<limb> gave out\\b', '(?<!no )numb']\n"
+    )
+    detector = RedFlagDetector(load_vocabulary(path))
+    assert detector.detect("my arm gave out") is not None
+    assert detector.detect("my legs gave out") is not None
+    assert detector.detect("my head gave out") is None
+    assert detector.detect("feels numb") is not None  # (?<! is the regex's own
+
+
+def test_an_unknown_word_set_is_an_error(tmp_path):
+    path = tmp_path / "v.yml"
+    path.write_text("red_flags:\n  x:\n    patterns: ['<nothing> here']\n")
+    with pytest.raises(ValueError, match="unknown word set <nothing>"):
+        load_vocabulary(path)
+
+
+@pytest.mark.parametrize(
+    ("text", "flagged"),
+    [
+        ("i didnt pass out, just felt tired", False),
+        ("i wet myself and didn't even notice", True),
+        ("not sure why but my legs gave out on the stairs", True),
+        ("las piernas no las tengo débiles", False),
+        ("las piernas no me responden desde la inyección", True),
+        ("me da miedo desmayarme con las agujas", False),
+        ("tengo miedo, me desmayé en el baño", True),
+        ("is it normal tener fiebre después del shot?", False),
+    ],
+)
+def test_negations_fears_and_mixed_questions(detector, text, flagged):
+    assert (detector.detect(text) is not None) == flagged
