@@ -39,8 +39,11 @@ OTHER_LANGUAGE_INTENT = "other_language"
 #: The parse data's key and the entity (hence the `language` slot) for the language.
 LANGUAGE_KEY = "language"
 #: Intents whose reply has a version in each language (domain.yml), or that the call-back
-#: form needs: a message in another language classified as one of these keeps it.
+#: form needs: a message in another language classified as one of these keeps it. The
+#: emergency intents are among them: the red-flag detector, after, takes the classifier's
+#: emergency guess only from `classifier_threshold`, in every language.
 ANY_LANGUAGE_INTENTS = {
+    *EMERGENCY_INTENTS,
     "greet",
     "goodbye",
     "thank",
@@ -131,7 +134,7 @@ class RedFlagDetector(_Rule):
                 if assessment.not_current or (
                     intent.get("confidence", 0.0) < self.classifier_threshold
                 ):
-                    self._demote_emergency_guess(message)
+                    self._demote_emergency_guess(message, language)
                 if assessment.not_current or self._names_a_symptom(message):
                     self._overrule_small_talk(message, language)
                 continue
@@ -176,7 +179,11 @@ class RedFlagDetector(_Rule):
         _set_intent(message, questions[0]["name"] if questions else "nlu_fallback")
 
     @staticmethod
-    def _demote_emergency_guess(message: Message) -> None:
+    def _demote_emergency_guess(message: Message, language: str) -> None:
+        """The classifier's next guess; in another language, the language's note.
+
+        Unless that guess has a reply in every language (LanguageIdentifier's rule).
+        """
         intent = message.get(INTENT) or {}
         if intent.get("name") not in EMERGENCY_INTENTS:
             return
@@ -188,6 +195,10 @@ class RedFlagDetector(_Rule):
         if ranking:
             message.set(INTENT, dict(ranking[0]), add_to_output=True)
             message.set(INTENT_RANKING_KEY, ranking, add_to_output=True)
+        if language != DEFAULT_LANGUAGE and (
+            not ranking or ranking[0].get("name") not in ANY_LANGUAGE_INTENTS
+        ):
+            _set_intent(message, OTHER_LANGUAGE_INTENT)
 
 
 #: A question intent below this confidence is no better than the free-text search.

@@ -142,7 +142,15 @@ class HandContext:
         negations = sorted({n for r in rules.values() for n in r.negations}, key=len)
         self.negation = re.compile(
             r"\b(" + "|".join(re.escape(n) for n in reversed(negations)) + r")\b"
+            if negations
+            else r"(?!)"  # no negations: nothing is negated
         )
+        self.pseudo_negation = [
+            re.compile(p) for r in rules.values() for p in r.pseudo_negations
+        ]
+        self.negated_inside = [
+            re.compile(p) for r in rules.values() for p in r.negated_inside
+        ]
         self.past = [re.compile(p) for r in rules.values() for p in r.not_current]
         self.hypothetical = [
             re.compile(p) for r in rules.values() for p in r.hypothetical
@@ -155,6 +163,7 @@ class HandContext:
         """True when the mention is negated, past or supposed."""
         return (
             self.negated(message, start)
+            or any(p.search(message[start:end]) for p in self.negated_inside)
             or self.past_at(message, start, end)
             or self.supposed(message, start)
         )
@@ -168,7 +177,10 @@ class HandContext:
         window = clause[-_NEGATION_WINDOW:]
         if set(window) & _LIST_WORDS:
             window = clause[-2 * _NEGATION_WINDOW :]
-        return bool(self.negation.search(" ".join(window)))
+        words = " ".join(window)
+        for pseudo in self.pseudo_negation:
+            words = pseudo.sub(" ", words)
+        return bool(self.negation.search(words))
 
     def past_at(self, message: str, start: int, end: int) -> bool:
         """What follows the mention says it is past, resolved or long-standing.
@@ -188,18 +200,26 @@ class HandContext:
 
 
 class _Screen:
-    """One language's symptom patterns and question rules."""
+    """One language's symptom patterns, with every language's question rules.
+
+    Patients mix languages ("is it normal tener fiebre?"): a question in one language
+    about a symptom named in the other is still a question.
+    """
 
     def __init__(self, language: str, vocabulary: Vocabulary) -> None:
-        rules = vocabulary.red_flag_rules.get(language) or ContextRules()
+        rules = vocabulary.red_flag_rules.values()
         self.language = language
         self.kinds = [
             (kind, [re.compile(p, re.IGNORECASE) for p in kind.patterns[language]])
             for kind in vocabulary.red_flags
             if kind.patterns.get(language)
         ]
-        self.general_question = [re.compile(p) for p in rules.general_question]
-        self.first_person = [re.compile(p) for p in rules.first_person_report]
+        self.general_question = [
+            re.compile(p) for r in rules for p in r.general_question
+        ]
+        self.first_person = [
+            re.compile(p) for r in rules for p in r.first_person_report
+        ]
 
     def assess(
         self, message: str, context: ContextJudge

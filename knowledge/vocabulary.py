@@ -52,6 +52,10 @@ class ContextRules:
     """One language's rules for a symptom mentioned but not reported as happening now."""
 
     negations: tuple[str, ...] = ()
+    #: Phrases with a negation word that do not negate what follows ("didn't even notice").
+    pseudo_negations: tuple[str, ...] = ()
+    #: A negation inside the matched words themselves ("las piernas no las tengo débiles").
+    negated_inside: tuple[str, ...] = ()
     not_current: tuple[str, ...] = ()
     general_question: tuple[str, ...] = ()
     hypothetical: tuple[str, ...] = ()
@@ -114,10 +118,17 @@ def parse_vocabulary(raw: dict[str, Any]) -> Vocabulary:
             if r.lower() not in by_name:
                 raise VocabularyError(f"{t.kind}.{t.name}: unknown related term {r!r}")
 
+    words = {
+        str(k): "(?:" + "|".join(_as_strings(v, f"red_flag_words.{k}")) + ")"
+        for k, v in (raw.get("red_flag_words") or {}).items()
+    }
     flags = []
     for name, spec in (raw.get("red_flags") or {}).items():
         patterns = {
-            _language_of(key, "patterns"): _as_strings(value, f"red_flags.{name}.{key}")
+            _language_of(key, "patterns"): tuple(
+                _with_words(p, words, f"red_flags.{name}")
+                for p in _as_strings(value, f"red_flags.{name}.{key}")
+            )
             for key, value in spec.items()
             if key.startswith("patterns")
         }
@@ -154,6 +165,22 @@ def parse_vocabulary(raw: dict[str, Any]) -> Vocabulary:
         ),
         by_name=by_name,
     )
+
+
+#: `<name>` in a red-flag pattern stands for the word set `red_flag_words.name`; `(?<!`
+#: and `(?<name>` are the regular expression's own.
+_WORD_SET = re.compile(r"(?<!\(\?)<([a-z_]+)>")
+
+
+def _with_words(pattern: str, words: dict[str, str], where: str) -> str:
+    """The pattern with each `<name>` replaced by its word set's alternation."""
+
+    def word_set(match: re.Match[str]) -> str:
+        if match.group(1) not in words:
+            raise VocabularyError(f"{where}: unknown word set <{match.group(1)}>")
+        return words[match.group(1)]
+
+    return _WORD_SET.sub(word_set, pattern)
 
 
 def _language_of(key: str, stem: str) -> str:

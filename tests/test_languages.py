@@ -113,6 +113,22 @@ def test_a_spanish_emergency_is_an_emergency_in_spanish():
     assert crisis.get("intent")["name"] == "report_self_harm"
 
 
+def test_the_classifiers_spanish_emergency_guess_counts_from_the_threshold():
+    """No pattern knows these words: the classifier's guess decides, in Spanish too."""
+    ranking = [
+        {"name": "report_red_flag", "confidence": 0.9},
+        {"name": "ask_condition_help", "confidence": 0.05},
+    ]
+    sure, unsure = (
+        message("ando muy malito del cuerpo desde el martes", "report_red_flag", c, r)
+        for c, r in ((0.9, ranking), (0.5, [dict(ranking[0], confidence=0.5)]))
+    )
+    LanguageComponent().process([sure, unsure])
+    RedFlagDetector(classifier_threshold=0.8).process([sure, unsure])
+    assert sure.get("intent")["name"] == "report_red_flag"
+    assert unsure.get("intent")["name"] == "other_language"  # the Spanish note
+
+
 def test_small_talk_never_swallows_a_symptom():
     ranking = [
         {"name": "affirm", "confidence": 0.7},

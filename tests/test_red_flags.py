@@ -4,9 +4,11 @@ Every tests/nlu/red_flags*.yml is read by its format (bench.quality.red_flag_tab
 `language:`, `emergencies: [{text, kind}]`, `near_misses:`. red_flags.yml,
 red_flags_holdout.yml and red_flags_blind.yml were each written by someone who had not seen
 the detector, measured (docs/benchmarks.md), and then used to improve it; the dev tables
-(red_flags_dev_en.yml, red_flags_dev_es.yml) were written with it. Every table but one must
-meet the targets: recall 1.00 and at most 4 % false alarms. red_flags_final.yml was written
-blind and measured once, untuned: it has floors from that measurement, not a full pass.
+(red_flags_dev*_en.yml, red_flags_dev*_es.yml: patients' phone English and Spanish, issue 13)
+were written with it. Every tuning table must meet the targets: recall 1.00 and at most 4 %
+false alarms. red_flags_final.yml was written blind and measured once, untuned: it has
+floors from that measurement, not a full pass. The patients' tables
+(bench.quality.BLIND_RED_FLAG_TABLES) are measured by `make bench` only.
 """
 
 from pathlib import Path
@@ -14,7 +16,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from bench.quality import red_flag_tables
+from bench.quality import BLIND_RED_FLAG_TABLES, red_flag_tables
 from bot.red_flags import RedFlagDetector, project_detector
 from knowledge.vocabulary import load_vocabulary
 
@@ -22,7 +24,7 @@ TABLES = Path(__file__).parent / "nlu"
 #: Measured once and never tuned on: floors below, not the targets.
 # Tables written apart from the detector and never used to tune it: `make bench` reports
 # them (bench.quality); gating on them would make them tuning tables.
-UNTUNED = {"red_flags_final.yml", "red_flags_patients_en.yml", "red_flags_patients_es.yml"}
+UNTUNED = {"red_flags_final.yml", *BLIND_RED_FLAG_TABLES}
 TARGET_RECALL = 1.0
 TARGET_FALSE_ALARMS = 0.04
 
@@ -72,6 +74,15 @@ def test_every_table_meets_the_targets(detector, table):
     alarms = [t for t in table.near_misses if detector.detect(t, table.language)]
     assert 1 - len(missed) / len(table.emergencies) >= TARGET_RECALL, missed
     assert len(alarms) / len(table.near_misses) <= TARGET_FALSE_ALARMS, alarms
+
+
+def test_the_patients_phone_tables_are_gated_in_both_languages():
+    gated = {t.name: t for t in red_flag_tables(TABLES) if t.name not in UNTUNED}
+    for name in ("red_flags_dev2", "red_flags_dev3"):
+        assert gated[f"{name}_en.yml"].language == "en"
+        assert gated[f"{name}_es.yml"].language == "es"
+    sizes = [len(gated[f"red_flags_dev2_{lang}.yml"].emergencies) for lang in ("en", "es")]
+    assert min(sizes) >= 100
 
 
 def test_every_table_is_read_with_its_language():
@@ -201,3 +212,40 @@ def test_the_worst_headache_ever_is_an_emergency(detector):
         detector.detect("worst headache i've ever had, since the epidural") is not None
     )
     assert detector.detect("have you ever had a stroke?") is None
+
+
+def test_a_word_set_stands_for_its_words(tmp_path):
+    path = tmp_path / "v.yml"
+    path.write_text(
+        "red_flag_words:\n  limb: ['legs?', 'arms?']\n"
+        "red_flags:\n  x:\n    patterns: ['\\b<limb> gave out\\b', '(?<!no )numb']\n"
+    )
+    detector = RedFlagDetector(load_vocabulary(path))
+    assert detector.detect("my arm gave out") is not None
+    assert detector.detect("my legs gave out") is not None
+    assert detector.detect("my head gave out") is None
+    assert detector.detect("feels numb") is not None  # (?<! is the regex's own
+
+
+def test_an_unknown_word_set_is_an_error(tmp_path):
+    path = tmp_path / "v.yml"
+    path.write_text("red_flags:\n  x:\n    patterns: ['<nothing> here']\n")
+    with pytest.raises(ValueError, match="unknown word set <nothing>"):
+        load_vocabulary(path)
+
+
+@pytest.mark.parametrize(
+    ("text", "flagged"),
+    [
+        ("i didnt pass out, just felt tired", False),
+        ("i wet myself and didn't even notice", True),
+        ("not sure why but my legs gave out on the stairs", True),
+        ("las piernas no las tengo débiles", False),
+        ("las piernas no me responden desde la inyección", True),
+        ("me da miedo desmayarme con las agujas", False),
+        ("tengo miedo, me desmayé en el baño", True),
+        ("is it normal tener fiebre después del shot?", False),
+    ],
+)
+def test_negations_fears_and_mixed_questions(detector, text, flagged):
+    assert (detector.detect(text) is not None) == flagged
