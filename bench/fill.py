@@ -8,7 +8,10 @@ index), in conversations of 21 events: a session start, four patient messages wi
 their parse, the actions and replies, slots. The events are
 made by Rasa's event classes once, then copied with a new sender id and timestamps, and
 written with executemany (SQLite) or COPY (PostgreSQL): a million events in about a
-minute instead of hours through the server.
+minute instead of hours through the server. The table's statistics are left to the
+database, as a real store's are (Rasa never runs ANALYZE; this machine's PostgreSQL has
+autovacuum off, so its tables are never analyzed, the case that made the scaled soak
+fall: docs/benchmarks.md).
 
     python -m bench.fill --db-url sqlite:///build/soak/conversations.db --events 1000000
 """
@@ -158,7 +161,6 @@ def _fill_sqlite(path: str, source: Iterator[tuple[Any, ...]]) -> None:
             connection.executemany(insert, batch)
             connection.commit()
         connection.execute("PRAGMA wal_checkpoint(TRUNCATE)")
-        connection.execute("ANALYZE")
     finally:
         connection.close()
 
@@ -176,9 +178,6 @@ def _fill_postgresql(url: str, source: Iterator[tuple[Any, ...]]) -> None:
                     buffer,
                 )
             connection.commit()
-        connection.autocommit = True
-        with connection.cursor() as cursor:
-            cursor.execute("VACUUM ANALYZE events")
     finally:
         connection.close()
 

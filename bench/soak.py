@@ -9,8 +9,9 @@ run), for the scaled profile a fresh PostgreSQL database on SCALED_PG_URL. Then 
 profile is served (`python -m bot run`, or 2 Rasa + 2 action servers behind nginx as
 bench/scaled.py starts them), warmed up, and loaded by bench/loadgen.py's closed loop for
 the whole run. Every interval (`--interval`, 60 s) prints messages/s, p50/p95 latency,
-errors and empty replies, the servers' resident memory, the size of the events table and
-the machine's load average; at the end the verdict against the issue's targets
+errors and empty replies, the servers' resident memory and CPU time per message (and
+PostgreSQL's, scaled profile), the size of the events table and the machine's load
+average; at the end the verdict against the issue's targets
 (`verdict`), bench/out/soak-<profile>.json and a plot, docs/soak-<profile>.png.
 """
 
@@ -52,15 +53,48 @@ class Served:
     rasa_pids: list[int]
     action_pids: list[int]
     storage_mb: Callable[[], float]
+    database_pids: Callable[[], list[int]] = list
+
+
+def cpu_seconds(pids: list[int]) -> float:
+    """CPU time (user + system) the processes and their descendants have used so far."""
+    ticks = 0
+    for member in {m for pid in pids for m in load.family(pid)}:
+        try:
+            fields = Path(f"/proc/{member}/stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        ticks += int(fields[11]) + int(fields[12])  # utime, stime
+    return ticks / os.sysconf("SC_CLK_TCK")
+
+
+def postgres_pids() -> list[int]:
+    """Every PostgreSQL process on this machine (other users' backends too)."""
+    return [pid for pid, _, _, args in load._processes() if args.startswith("postgres")]
 
 
 def sample(served: Served) -> dict[str, Any]:
-    """The servers' memory, the events table's size and the machine's load, now."""
+    """The servers' memory and CPU time, the events table's size and the machine's
+    load, now."""
     return {
         "rasa_rss_mb": round(sum(load.rss_mb(p) for p in served.rasa_pids), 1),
         "action_rss_mb": round(sum(load.rss_mb(p) for p in served.action_pids), 1),
         "storage_mb": round(served.storage_mb(), 1),
         "load_1min": round(os.getloadavg()[0], 2),
+        "servers_cpu_s": cpu_seconds(served.rasa_pids + served.action_pids),
+        "database_cpu_s": cpu_seconds(served.database_pids()),
+    }
+
+
+def per_message(row: dict[str, Any], before: dict[str, Any]) -> dict[str, Any]:
+    """CPU ms per answered message in the interval: a figure the machine's other work
+    changes far less than messages/s (time waiting for a core is not counted)."""
+    answered = max(1, row["messages"])
+    return {
+        f"{group}_cpu_ms_per_message": round(
+            1000 * (row[f"{group}_cpu_s"] - before[f"{group}_cpu_s"]) / answered, 1
+        )
+        for group in ("servers", "database")
     }
 
 
@@ -140,7 +174,11 @@ def serve_scaled(events: int, servers: int = 2) -> Iterator[Served]:
             try:
                 pids = [process.pid for process in cluster.processes]
                 yield Served(
-                    cluster.url, pids[servers:], pids[:servers], postgresql_mb(db_url)
+                    cluster.url,
+                    pids[servers:],
+                    pids[:servers],
+                    postgresql_mb(db_url),
+                    postgres_pids,
                 )
             finally:
                 cluster.stop()
@@ -170,14 +208,15 @@ def soak(
     ]
     rows: list[dict[str, Any]] = []
     whole: dict[str, Any] = {}
-    process = subprocess.Popen(
-        command, cwd=ROOT, stdout=subprocess.PIPE, text=True
-    )
+    before = sample(served)
+    process = subprocess.Popen(command, cwd=ROOT, stdout=subprocess.PIPE, text=True)
     assert process.stdout is not None
     for line in process.stdout:
         figures = json.loads(line)
         if "interval" in figures:
-            row = {**figures, **sample(served)}
+            now = sample(served)
+            row = {**figures, **now, **per_message({**figures, **now}, before)}
+            before = now
             rows.append(row)
             report(row)
         else:
@@ -228,6 +267,8 @@ COLUMNS = [
     ("rasa_rss_mb", "Rasa MB"),
     ("action_rss_mb", "actions MB"),
     ("storage_mb", "events MB"),
+    ("servers_cpu_ms_per_message", "CPU ms/msg"),
+    ("database_cpu_ms_per_message", "DB CPU ms"),
     ("load_1min", "load"),
 ]
 
@@ -260,7 +301,7 @@ def plot(rows: list[dict[str, Any]], title: str, path: Path) -> None:
     for row in rows:
         elapsed += row["seconds"] / 60
         minutes.append(elapsed)
-    fig, (rate, latency, memory) = plt.subplots(3, 1, figsize=(8, 8), sharex=True)
+    fig, (rate, latency, cpu, memory) = plt.subplots(4, 1, figsize=(8, 10), sharex=True)
     rate.plot(minutes, [r["messages_per_second"] for r in rows], "o-", label="msg/s")
     rate.set(ylabel="messages/s", title=title)
     rate.set_ylim(bottom=0)
@@ -272,6 +313,13 @@ def plot(rows: list[dict[str, Any]], title: str, path: Path) -> None:
     latency.set(ylabel="latency ms")
     latency.set_ylim(bottom=0)
     latency.legend()
+    for group, label in (("servers", "Rasa + action servers"), ("database", "DB")):
+        values = [r[f"{group}_cpu_ms_per_message"] for r in rows]
+        if any(values):
+            cpu.plot(minutes, values, "o-", label=label)
+    cpu.set(ylabel="CPU ms per message")
+    cpu.set_ylim(bottom=0)
+    cpu.legend()
     memory.plot(minutes, [r["rasa_rss_mb"] for r in rows], "o-", label="Rasa servers")
     memory.plot(
         minutes, [r["action_rss_mb"] for r in rows], "o-", label="action servers"
@@ -279,7 +327,7 @@ def plot(rows: list[dict[str, Any]], title: str, path: Path) -> None:
     memory.set(ylabel="resident MB", xlabel="minutes")
     memory.set_ylim(bottom=0)
     memory.legend()
-    for axis in (rate, latency, memory):
+    for axis in (rate, latency, cpu, memory):
         axis.grid(alpha=0.3)
     fig.tight_layout()
     path.parent.mkdir(parents=True, exist_ok=True)
