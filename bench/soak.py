@@ -211,16 +211,20 @@ def soak(
     before = sample(served)
     process = subprocess.Popen(command, cwd=ROOT, stdout=subprocess.PIPE, text=True)
     assert process.stdout is not None
-    for line in process.stdout:
-        figures = json.loads(line)
-        if "interval" in figures:
-            now = sample(served)
-            row = {**figures, **now, **per_message({**figures, **now}, before)}
-            before = now
-            rows.append(row)
-            report(row)
-        else:
-            whole = figures
+    try:
+        for line in process.stdout:
+            figures = json.loads(line)
+            if "interval" in figures:
+                now = sample(served)
+                row = {**figures, **now, **per_message({**figures, **now}, before)}
+                before = now
+                rows.append(row)
+                report(row)
+            else:
+                whole = figures
+    finally:
+        if process.poll() is None and not whole:  # interrupted: stop the load too
+            process.kill()
     if process.wait() != 0:
         raise RuntimeError("the load generator failed")
     return rows, whole
