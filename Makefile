@@ -28,7 +28,7 @@ WEB_STAMP := web/node_modules/.installed
 WEBCHAT_STAMP := tests/browser/webchat/node_modules/.installed
 CHROMIUM ?= /usr/bin/chromium
 
-.PHONY: audit help install generate pipeline knowledge model web webchat chromium run supervise shell test test-fast lint bench bench-quality bench-load clean nginx run-scaled bench-scaled
+.PHONY: audit help install generate pipeline knowledge model web webchat chromium run supervise shell test test-fast lint bench bench-quality bench-load clean nginx run-scaled bench-scaled bench-soak
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
@@ -139,3 +139,14 @@ bench-scaled: model nginx ## scaled profile: cross-server audit, load and soak f
 
 clean: ## remove built things (keeps .venv)
 	rm -rf build models results .pytest_cache .mypy_cache .ruff_cache
+
+# SOAK_PROFILE=default|scaled, DURATION in minutes (30 / 10), CONVERSATIONS (16),
+# FILL events in the tracker store beforehand (1000000), INTERVAL seconds (60).
+SOAK_PROFILE ?= default
+CONVERSATIONS ?= 16
+FILL ?= 1000000
+INTERVAL ?= 60
+bench-soak: model ## long run on a store filled with 1M events: intervals and docs/soak-<profile>.png
+	@if [ "$(SOAK_PROFILE)" = scaled ]; then $(MAKE) --no-print-directory nginx; fi
+	$(PY) -m bench.soak --profile $(SOAK_PROFILE) $(if $(DURATION),--minutes $(DURATION)) \
+		--conversations $(CONVERSATIONS) --fill $(FILL) --interval $(INTERVAL)

@@ -209,15 +209,18 @@ class Bot:
     figures: dict[str, Any]
 
 
-def serve_assistant(stack: ExitStack, tmp: Path, workers: str, label: str) -> Bot:
-    """Start the assistant as `python -m bot run` does, with its own database."""
+def serve_assistant(
+    stack: ExitStack, tmp: Path, workers: str, label: str, database: Path | None = None
+) -> Bot:
+    """Start the assistant as `python -m bot run` does, with its own database
+    (`database`, else a new file in `tmp`)."""
     port, actions = free_port(), free_port()
     env = quiet_env(
         RASA_PORT=str(port),
         ACTION_PORT=str(actions),
         ACTION_ENDPOINT_URL=f"http://127.0.0.1:{actions}/webhook",
         RASA_INTERFACE="127.0.0.1",
-        CONVERSATIONS_DB=str(tmp / f"conversations-{workers}.db"),
+        CONVERSATIONS_DB=str(database or tmp / f"conversations-{workers}.db"),
         LOCK_DIR=str(tmp / f"locks-{workers}"),
         SANIC_WORKERS=workers,
     )

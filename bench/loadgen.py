@@ -4,6 +4,8 @@ Each of N concurrent conversations sends its next message as soon as the last re
 arrives, for a fixed time; each conversation is a short script (a patient's handful of
 messages), then the next script with a new sender id. Prints one JSON line:
 messages/s, latency percentiles, errors (non-200 or transport failures) and empty replies.
+With `--interval`, a soak: one JSON line of the same figures for every interval first,
+as it ends (bench/soak.py reads them while the load runs).
 
     python -m bench.loadgen --url http://127.0.0.1:5005 --concurrency 16 --seconds 20 \
         --script clinic
@@ -19,7 +21,7 @@ import statistics
 import sys
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import httpx
@@ -131,12 +133,48 @@ def summary(
     }
 
 
+async def report_intervals(
+    results: dict,
+    concurrency: int,
+    started: float,
+    deadline: float,
+    interval: float,
+    report: Callable[[dict[str, Any]], None],
+) -> None:
+    """Every `interval` seconds until `deadline`, the figures of the messages answered
+    (or failed) since the last report."""
+    answered = errors = empty = number = 0
+    last = started
+    while last < deadline:
+        await asyncio.sleep(max(0.0, min(last + interval, deadline) - time.monotonic()))
+        now = time.monotonic()
+        latencies = results["latencies"][answered:]
+        number += 1
+        figures = summary(
+            concurrency,
+            now - last,
+            latencies,
+            results["errors"] - errors,
+            results["empty"] - empty,
+        )
+        report({"interval": number, **figures})
+        answered += len(latencies)
+        errors, empty, last = results["errors"], results["empty"], now
+
+
+def print_line(figures: dict[str, Any]) -> None:
+    """One JSON line on stdout, at once."""
+    print(json.dumps(figures), flush=True)
+
+
 async def run(
     url: str,
     concurrency: int,
     seconds: float,
     scripts: list[list[str]],
     keep_latencies: bool = False,
+    interval: float | None = None,
+    report: Callable[[dict[str, Any]], None] = print_line,
 ) -> dict[str, Any]:
     results: dict = {"latencies": [], "errors": 0, "empty": 0}
     limits = httpx.Limits(
@@ -145,11 +183,21 @@ async def run(
     async with httpx.AsyncClient(timeout=30, limits=limits) as client:
         started = time.monotonic()
         deadline = started + seconds
+        reporter = (
+            []
+            if interval is None
+            else [
+                report_intervals(
+                    results, concurrency, started, deadline, interval, report
+                )
+            ]
+        )
         await asyncio.gather(
             *(
                 conversation(client, url, scripts, number, deadline, results)
                 for number in range(concurrency)
-            )
+            ),
+            *reporter,
         )
         wall = time.monotonic() - started
     latencies = results["latencies"]
@@ -172,6 +220,11 @@ def main() -> int:
         action="store_true",
         help="also print every latency (seconds), to merge runs",
     )
+    parser.add_argument(
+        "--interval",
+        type=float,
+        help="also print the figures of every interval of this many seconds (a soak)",
+    )
     args = parser.parse_args()
     endpoint = f"{args.url.rstrip('/')}/webhooks/rest/webhook"
     result = asyncio.run(
@@ -181,9 +234,10 @@ def main() -> int:
             args.seconds,
             SCRIPTS[args.script],
             args.keep_latencies,
+            args.interval,
         )
     )
-    print(json.dumps(result))
+    print_line(result)
     return 0
 
 

@@ -19,6 +19,14 @@ channel answers `[]` (the patient sees nothing) and logs the patient's message. 
 LockError: the scaled profile's Redis lock store is down, bot/locks.py), and in both
 cases a red flag still gets its emergency guidance (`answer_unhandled`).
 
+It also gives the events table an index on (sender_id, id) where the database needs it
+(`ensure_last_event_index`): bot.tracker_cache asks for a conversation's last event id on
+every message, and PostgreSQL answers that from Rasa's sender_id index only when the
+table's statistics say a conversation has few rows. Without statistics (a table never
+analyzed: autovacuum off, or a new table) it walks the primary key back from the newest
+event instead, and for a new conversation reads the whole table: the scaled soak fell as
+the table grew (docs/benchmarks.md, "Long runs").
+
 Every profile uses it (endpoints.yml with SQLite, deploy/scaled/endpoints.yml with
 PostgreSQL), and the server refuses to start with any other tracker store
 (`require_resilient_store`): Rasa would quietly keep the conversations in memory when the
@@ -65,6 +73,9 @@ EMERGENCY_RESPONSES = {
     SELF_HARM_INTENT: "utter_crisis",
 }
 T = TypeVar("T")
+#: (sender_id, id): a conversation's last event is one index probe. SQLite's sender_id
+#: index already ends with the row id (the events' id), so it needs none.
+LAST_EVENT_INDEX = "ix_events_sender_id_id"
 
 
 class ConversationStoreUnavailableError(RuntimeError):
@@ -109,6 +120,7 @@ class ResilientSQLTrackerStore(SQLTrackerStore):
         self.engine = sa.create_engine(url, pool_pre_ping=True, **options)
         self.sessionmaker = sa.orm.session.sessionmaker(bind=self.engine)
         self.retry_seconds = settings.seconds("TRACKER_DB_RETRY_SECONDS", 5.0)
+        ensure_last_event_index(self.engine, self.SQLEvent.__table__)
 
     async def _patiently(self, operation: str, call: Callable[[], Awaitable[T]]) -> T:
         deadline = time.monotonic() + self.retry_seconds
@@ -152,6 +164,30 @@ class ResilientSQLTrackerStore(SQLTrackerStore):
         await self._patiently(
             "write", lambda: super(ResilientSQLTrackerStore, self).save(tracker)
         )
+
+
+def ensure_last_event_index(engine: sa.engine.Engine, table: sa.Table) -> None:
+    """Create the (sender_id, id) index unless the database is SQLite or has it.
+
+    Once per database: on a million events a few seconds, while writes wait. A failure
+    does not stop the server (the store works without it, only slower on PostgreSQL
+    without statistics): another server creating it at the same moment, or a database
+    that is not up yet (the next start creates it).
+    """
+    if engine.dialect.name == "sqlite":
+        return
+    index = sa.Index(LAST_EVENT_INDEX, table.c.sender_id, table.c.id)
+    try:
+        names = {i["name"] for i in sa.inspect(engine).get_indexes(table.name)}
+        if LAST_EVENT_INDEX not in names:
+            index.create(engine)
+            logger.info("created index %s on %s", LAST_EVENT_INDEX, table.name)
+    except sqlalchemy.exc.DBAPIError as error:
+        logger.warning(
+            "could not create index %s: %s", LAST_EVENT_INDEX, describe(error)
+        )
+    finally:
+        table.indexes.discard(index)  # Rasa's model stays as it is
 
 
 async def answer_unhandled(

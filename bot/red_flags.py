@@ -43,6 +43,9 @@ _LIST_WORDS = frozenset({"or", "nor", "ni", "o"})  # carry a negation down a lis
 #: Words at least this likely (spaCy's English unigram log-probabilities) are real words,
 #: never treated as typos: "never" is not "fever", "slurred" is not "blurred".
 _COMMON_WORD_LOGPROB = -16.0
+# Words whose typo check is remembered; past this many the oldest is forgotten, so a
+# server that runs for months does not keep every word patients ever typed.
+_FOLDED_CAPACITY = 20_000
 
 
 @lru_cache(maxsize=1)
@@ -311,6 +314,8 @@ class RedFlagDetector:
 
     def _fold(self, word: str) -> str:
         if word not in self._folded:
+            if len(self._folded) >= _FOLDED_CAPACITY:  # forget the oldest word
+                del self._folded[next(iter(self._folded))]
             self._folded[word] = word
             if word not in self.keywords and word not in self.common:
                 for keyword in self.keywords:

@@ -18,19 +18,27 @@ textual query: Rasa's ORM path (a unit of work per event, statement cache keys, 
 per query) cost more than the database work itself (docs/benchmarks.md).
 
 `install()` patches rasa.core.tracker_store.SQLTrackerStore in this process (bot.speed
-calls it from the server); the cache holds at most `CAPACITY` conversations.
+calls it from the server); the cache holds at most `CAPACITY` conversations, and none
+that no message reached for `IDLE_SECONDS`: a patient's next message comes within a
+minute or so of the reply, and a conversation kept for longer only held memory (the soak's
+servers grew by about 85 KB per finished conversation until the cache was full,
+docs/benchmarks.md "Long runs"; a conversation that comes back later is read from the
+database, as after any miss).
 """
 
 from __future__ import annotations
 
 import json
+import time
 from collections import OrderedDict
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import sqlalchemy as sa
 
 CAPACITY = 2000
+IDLE_SECONDS = 120.0
+_now = time.monotonic  # the cache's clock (a test sets its own)
 
 
 @dataclass
@@ -39,6 +47,7 @@ class _Entry:
     last_event_id: int | None
     stored_events: int
     confirmed: bool = False
+    used: float = field(default_factory=lambda: _now())
 
 
 def _last_id_query(store: Any) -> Any:
@@ -91,6 +100,15 @@ def _cache(store: Any) -> OrderedDict[str, _Entry]:
     return cache
 
 
+def _evict(cache: OrderedDict[str, _Entry]) -> None:
+    """Drop the least recently used conversations: beyond CAPACITY, or idle too long."""
+    idle_since = _now() - IDLE_SECONDS
+    while cache and (
+        len(cache) > CAPACITY or next(iter(cache.values())).used < idle_since
+    ):
+        cache.popitem(last=False)
+
+
 def install() -> None:
     """Put the cache in front of every SQLTrackerStore of this process."""
     from rasa.core.tracker_store import SQLTrackerStore
@@ -112,6 +130,7 @@ def install() -> None:
             and last == entry.last_event_id
         ):
             entry.confirmed = True
+            entry.used = _now()
             cache[sender_id] = entry
             return entry.tracker
         # No event stored for this conversation: Rasa's read would find nothing.
@@ -146,8 +165,7 @@ def install() -> None:
         cache[tracker.sender_id] = _Entry(
             tracker, last, len(tracker.events), confirmed=True
         )
-        while len(cache) > CAPACITY:
-            cache.popitem(last=False)
+        _evict(cache)
 
     SQLTrackerStore.retrieve = cached_retrieve
     SQLTrackerStore.save = cached_save

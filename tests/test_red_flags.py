@@ -180,6 +180,18 @@ def test_common_words_are_not_folded_into_symptoms(detector):
     assert detector.fold_typos("chils and temprature") == "chills and temperature"
 
 
+def test_remembered_typo_checks_are_bounded(monkeypatch):
+    """A long-running server does not keep every word patients typed (issue 14)."""
+    from bot import red_flags
+
+    monkeypatch.setattr(red_flags, "_FOLDED_CAPACITY", 50)
+    detector = RedFlagDetector(load_vocabulary())
+    for number in range(200):
+        detector.fold_typos("word" + "".join(chr(97 + int(d)) for d in str(number)))
+    assert len(detector._folded) == 50
+    assert detector.fold_typos("chils") == "chills"  # still folds after forgetting
+
+
 def test_final_blind_table_floors(detector):
     """Measured once, never tuned on (docs/benchmarks.md); floors, not targets."""
     path = TABLES / "red_flags_final.yml"

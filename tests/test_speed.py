@@ -155,6 +155,26 @@ async def test_capacity_evicts_the_oldest_conversation(
     assert tracker is not None and texts(tracker) == ["hi"]
 
 
+async def test_idle_conversations_leave_the_cache(
+    cached: None, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    clock = [1000.0]
+    monkeypatch.setattr(tracker_cache, "_now", lambda: clock[0])
+    store = make_store(tmp_path / "c.db")
+    await start(store, "p1")
+    await start(store, "p2")
+    clock[0] += 100
+    assert await store.retrieve("p1") is not None  # used again: stays longer
+    clock[0] = 1000 + tracker_cache.IDLE_SECONDS + 1
+    await start(store, "p3")
+    assert list(store.__dict__["_clinic_tracker_cache"]) == ["p1", "p3"]
+    clock[0] += tracker_cache.IDLE_SECONDS + 1
+    await start(store, "p4")
+    assert list(store.__dict__["_clinic_tracker_cache"]) == ["p4"]
+    tracker = await store.retrieve("p2")  # from the database
+    assert tracker is not None and texts(tracker) == ["hi"]
+
+
 def test_action_results_are_still_validated(monkeypatch: pytest.MonkeyPatch) -> None:
     from jsonschema import ValidationError
     from rasa.core.actions.action import RemoteAction
