@@ -1,0 +1,164 @@
+"""The summary tables and the insights read from them, from real tracker-store writes.
+
+Conversations are Rasa's own events saved by the project's tracker store
+(ResilientSQLTrackerStore, as endpoints.yml configures it) into SQLite, turn by turn as
+the server saves them; the summaries are what its save wrote.
+"""
+
+from __future__ import annotations
+
+import time
+from datetime import date, timedelta
+
+import pytest
+from rasa.shared.core.domain import Domain
+from rasa.shared.core.trackers import DialogueStateTracker
+from sqlalchemy import select
+
+from bot.conversation_store import ResilientSQLTrackerStore
+from bot.records import events as records
+from bot.records import insights, summaries
+from bot.records.models import ConversationSummary, MissedQuestion
+from bot.records.retention import purge
+from bot.records.store import session_scope
+from tests.conftest import ROOT
+from tests.test_triage import JOINT, PRP, Talk
+
+
+@pytest.fixture(scope="module")
+def domain() -> Domain:
+    return Domain.load(str(ROOT / "domain.yml"))
+
+
+@pytest.fixture()
+def store(tmp_path, domain, monkeypatch) -> ResilientSQLTrackerStore:
+    path = tmp_path / "conversations.db"
+    monkeypatch.setenv("CONVERSATIONS_DB_URL", f"sqlite:///{path}")
+    records._indexed.clear()
+    return ResilientSQLTrackerStore(domain, dialect="sqlite", db=str(path))
+
+
+async def save_turns(store, domain, sender: str, talk: Talk, turns: list[int]) -> None:
+    """Save the conversation as the server does: after each of these event counts."""
+    for end in [*turns, len(talk.events)]:
+        tracker = DialogueStateTracker.from_events(
+            sender, talk.events[:end], slots=domain.slots
+        )
+        await store.save(tracker)
+
+
+def today() -> date:
+    return date.today()
+
+
+async def test_a_turn_is_counted_once_with_its_answer_section_and_feedback(
+    store, domain
+):
+    now = time.time() - 600
+    talk = Talk(now).begin().user("what helps my knee", "ask_condition_help")
+    talk.outcome("knowledge").bot("knowledge", [JOINT], action="utter_knowledge_answer")
+    first_turn = len(talk.events)
+    talk.user("yes", "affirm").slot("answer_feedback", "helpful").bot("feedback")
+    talk.user("how much is it", "ask_cost_insurance").outcome("not_covered")
+    talk.bot("not_covered", category="cost_insurance")
+    await save_turns(store, domain, "p1", talk, [first_turn])
+    # a second save of the same tracker stores nothing new and counts nothing again
+    await save_turns(store, domain, "p1", talk, [])
+
+    with session_scope() as session:
+        found = insights.insights(session, today() - timedelta(days=1), today())
+        summary = session.get(ConversationSummary, "p1")
+        missed = list(session.scalars(select(MissedQuestion)))
+    assert summary.patient_messages == 3 and summary.messages == 6
+    assert (summary.answered, summary.not_covered, summary.helpful) == (1, 1, 1)
+    assert found.conversations == 1
+    assert sum(d.conversations for d in found.days) == 1
+    assert sum(d.messages for d in found.days) == 6
+    assert found.share_counts == {
+        "answered": 1,
+        "not_covered": 1,
+        "emergency": 0,
+        "callback": 0,
+    }
+    assert found.sections == [("Pain Management Injections", "5", "Joint Pain", 1)]
+    assert found.documents == [("Pain Management Injections", 1)]
+    assert found.categories == [("cost_insurance", 1)]
+    assert (found.helpful, found.unhelpful, found.feedback_rate) == (1, 0, 1.0)
+    assert found.answers_by_type == {"knowledge": 1, "feedback": 1, "not_covered": 1}
+    # Talk's clock ticks 1 s an event: the answers come 4 s after their message
+    # (action_answer, its slot, the response's action, the reply), the thanks 3 s after
+    assert found.replies == 3
+    assert found.median_reply_ms == pytest.approx(4000, rel=0.03)
+    assert found.slowest_reply_ms == pytest.approx(4000)
+    assert [m.text for m in missed] == ["how much is it"]
+
+
+async def test_emergencies_unacknowledged_first_and_who_acknowledged(store, domain):
+    now = time.time() - 900
+    for n, sender in enumerate(["old", "new"]):
+        talk = Talk(now + 100 * n).begin()
+        talk.user("fever since my epidural", "report_red_flag", 1.0).bot("emergency")
+        await save_turns(store, domain, sender, talk, [])
+    calm = Talk(now).begin().user("what is prp", "ask_what").outcome("knowledge")
+    await save_turns(store, domain, "calm", calm.bot("knowledge", [PRP]), [])
+
+    with session_scope() as session:
+        insights.acknowledge(session, "new", "nurse.kim")
+    with session_scope() as session:
+        insights.acknowledge(session, "new", "someone.else")  # the first one stays
+        listed = insights.emergencies(session)
+        shares = insights.insights(session, today() - timedelta(days=1), today())
+    assert [(e.conversation_id, e.acknowledged_by) for e in listed] == [
+        ("old", None),
+        ("new", "nurse.kim"),
+    ]
+    assert listed[1].acknowledged_at is not None
+    assert shares.share_counts["emergency"] == 2 and shares.conversations == 3
+
+
+async def test_a_clarify_answered_next_is_not_a_missed_question(store, domain):
+    now = time.time() - 600
+    talk = Talk(now).begin().user("the thing for nerves", "ask_what").outcome("clarify")
+    talk.bot("clarify")
+    first = len(talk.events)
+    talk.user("/ask_section", "ask_section").outcome("knowledge").bot(
+        "knowledge", [JOINT]
+    )
+    talk.user("driving home after sedation?", "ask_procedure_day")
+    talk.outcome("clarify").bot("clarify")
+    talk.user("never mind that", "out_of_scope").outcome("not_covered").bot(
+        "not_covered"
+    )
+    await save_turns(store, domain, "p2", talk, [first])
+    with session_scope() as session:
+        texts = [m.text for m in session.scalars(select(MissedQuestion))]
+    assert sorted(texts) == ["driving home after sedation?", "never mind that"]
+
+
+async def test_purge_forgets_the_summaries_but_keeps_day_counts(store, domain):
+    old = time.time() - 40 * 86400
+    talk = (
+        Talk(old)
+        .begin()
+        .user("call me at 555-201-3344 about cost", "ask_cost_insurance")
+    )
+    talk.outcome("not_covered").bot("not_covered", category="cost_insurance")
+    await save_turns(store, domain, "gone", talk, [])
+    with session_scope() as session:
+        (question,) = session.scalars(select(MissedQuestion))
+        assert "[phone]" in question.text and "3344" not in question.text
+        report = purge(session, timedelta(days=30))
+    assert report.conversations == 1
+    with session_scope() as session:
+        assert session.get(ConversationSummary, "gone") is None
+        assert not list(session.scalars(select(MissedQuestion)))
+        day = date.fromtimestamp(old)
+        assert insights.insights(session, day, day).categories == [
+            ("cost_insurance", 1)
+        ]
+
+
+def test_reply_buckets_read_back_within_their_width():
+    for milliseconds in (1.0, 120.0, 980.0, 30_000.0):
+        back = summaries.bucket_milliseconds(summaries.reply_bucket(milliseconds))
+        assert back == pytest.approx(milliseconds, rel=0.026)
