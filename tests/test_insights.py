@@ -7,17 +7,20 @@ the server saves them; the summaries are what its save wrote.
 
 from __future__ import annotations
 
+import csv
+import io
+import re
 import time
 from datetime import date, timedelta
 
 import pytest
 from rasa.shared.core.domain import Domain
 from rasa.shared.core.trackers import DialogueStateTracker
-from sqlalchemy import select
+from sqlalchemy import event, select
 
 from bot.conversation_store import ResilientSQLTrackerStore
+from bot.records import clusters, insights, summaries
 from bot.records import events as records
-from bot.records import insights, summaries
 from bot.records.models import ConversationSummary, MissedQuestion
 from bot.records.retention import purge
 from bot.records.store import session_scope
@@ -162,3 +165,84 @@ def test_reply_buckets_read_back_within_their_width():
     for milliseconds in (1.0, 120.0, 980.0, 30_000.0):
         back = summaries.bucket_milliseconds(summaries.reply_bucket(milliseconds))
         assert back == pytest.approx(milliseconds, rel=0.026)
+
+
+async def test_the_page_reads_only_summary_tables(store, domain):
+    talk = Talk(time.time() - 600).begin().user("what is prp", "ask_what")
+    await save_turns(
+        store, domain, "p3", talk.outcome("knowledge").bot("knowledge"), []
+    )
+    statements: list[str] = []
+
+    def seen(_conn, _cursor, statement, *_args) -> None:
+        statements.append(statement)
+
+    with session_scope() as session:
+        engine = session.get_bind()
+        event.listen(engine, "before_cursor_execute", seen)
+        try:
+            found = insights.insights(session, today() - timedelta(days=366), today())
+        finally:
+            event.remove(engine, "before_cursor_execute", seen)
+    assert found.conversations == 1 and found.answers_by_type == {"knowledge": 1}
+    assert len(statements) == 3
+    assert not [s for s in statements if re.search(r"\bevents\b", s)]
+
+
+def missed(text: str, conversation: str, category: str = "procedure_day"):
+    return MissedQuestion(
+        conversation_id=conversation,
+        asked_at=0.0,
+        text=text,
+        answer_type="not_covered",
+        category=category,
+    )
+
+
+def test_similar_questions_are_grouped_largest_first_and_exported():
+    questions = [
+        missed("can i drive home after sedation", "a"),
+        missed("who drives me home after the sedation", "b"),
+        missed("is it ok to drive after being sedated", "c"),
+        missed("can i drive myself home after the procedure", "c"),
+        missed("does insurance cover the nerve block", "d", "cost_insurance"),
+        missed("what will i pay with my insurance", "e", "cost_insurance"),
+        missed("where do i park", "f", "other"),
+    ]
+    found = clusters.cluster(questions)
+    assert [c.size for c in found] == [4, 2, 1]
+    driving = found[0]
+    assert driving.label.split(", ")[:2] == ["drive", "home"]
+    assert (driving.conversations, driving.category) == (3, "procedure_day")
+    assert len(driving.examples) == clusters.EXAMPLES
+    assert found[1].category == "cost_insurance" and "insurance" in found[1].label
+    rows = list(csv.DictReader(io.StringIO(clusters.clusters_csv(found))))
+    assert len(rows) == 7 and {r["rank"] for r in rows} == {"1", "2", "3"}
+    assert {r["question"] for r in rows if r["rank"] == "2"} == {
+        "does insurance cover the nerve block",
+        "what will i pay with my insurance",
+    }
+
+
+def test_no_questions_no_clusters():
+    assert clusters.cluster([]) == []
+    (alone,) = clusters.cluster([missed("where do i park", "a", "other")])
+    assert (alone.size, alone.label) == (1, "park")
+
+
+async def test_the_triage_list_puts_unacknowledged_emergencies_first(store, domain):
+    now = time.time() - 900
+    for n, sender in enumerate(["seen", "unseen"]):
+        talk = Talk(now - 100 * n).begin()
+        talk.user("fever since my epidural", "report_red_flag", 1.0).bot("emergency")
+        await save_turns(store, domain, sender, talk, [])
+    with session_scope() as session:
+        before = [t.conversation_id for t in records.list_triage(session)]
+        insights.acknowledge(session, "seen", "nurse.kim")
+    with session_scope() as session:
+        listed = records.list_triage(session)
+    assert before == ["seen", "unseen"]  # most recent first while neither is seen
+    assert [(t.conversation_id, t.acknowledged_by) for t in listed] == [
+        ("unseen", None),
+        ("seen", "nurse.kim"),
+    ]

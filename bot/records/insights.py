@@ -13,7 +13,7 @@ from collections import Counter
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 
-from sqlalchemy import Integer, case, func, select
+from sqlalchemy import case, func, select
 from sqlalchemy.orm import Session
 
 from bot.records.models import (
@@ -101,51 +101,43 @@ def insights(session: Session, since: date, until: date) -> Insights:
     """The insights of the days `since` to `until` (both included, local dates)."""
     day_names = days_between(since, until)
     days = {name: Day(name) for name in day_names}
+    in_days = (DailyCount.day >= since.isoformat()) & (
+        DailyCount.day <= until.isoformat()
+    )
+    per_day = session.execute(
+        select(DailyCount.day, DailyCount.metric, func.sum(DailyCount.count))
+        .where(in_days)
+        .where(DailyCount.metric.in_(["conversations", "messages"]))
+        .group_by(DailyCount.day, DailyCount.metric)
+    )
+    for day, metric, count in per_day:
+        if day in days:
+            setattr(days[day], metric, int(count))
     counters: dict[str, Counter[str]] = {}
     peak = 0.0
-    rows = session.execute(
+    totals = session.execute(
         select(
-            DailyCount.day,
             DailyCount.metric,
             DailyCount.key,
-            DailyCount.count,
-            DailyCount.peak,
+            func.sum(DailyCount.count),
+            func.max(DailyCount.peak),
         )
-        .where(DailyCount.day >= since.isoformat())
-        .where(DailyCount.day <= until.isoformat())
+        .where(in_days)
+        .where(DailyCount.metric.not_in(["conversations", "messages"]))
+        .group_by(DailyCount.metric, DailyCount.key)
     )
-    for day, metric, key, count, row_peak in rows:
-        if metric == "conversations" and day in days:
-            days[day].conversations += count
-        elif metric == "messages" and day in days:
-            days[day].messages += count
-        elif metric == "reply_peak":
+    for metric, key, count, row_peak in totals:
+        if metric == "reply_peak":
             peak = max(peak, row_peak or 0.0)
         else:
-            counters.setdefault(metric, Counter())[key] += count
+            counters.setdefault(metric, Counter())[key] += int(count or 0)
+    conversations = sum(d.conversations for d in days.values())
+    flagged = counters.get("conversations_with", Counter())
+    share_counts = {name: flagged.get(name, 0) for name in SHARES}
     start, end = _start(since), _start(until + timedelta(days=1))
     in_range = (ConversationSummary.started_at >= start) & (
         ConversationSummary.started_at < end
     )
-    flags = {
-        "answered": ConversationSummary.answered > 0,
-        "not_covered": ConversationSummary.not_covered > 0,
-        "emergency": ConversationSummary.emergency,
-        "callback": ConversationSummary.callback,
-    }
-    totals = session.execute(
-        select(
-            func.count(),
-            *(
-                func.coalesce(func.sum(case((flag, 1), else_=0)), 0).cast(Integer)
-                for flag in flags.values()
-            ),
-        ).where(in_range)
-    ).one()
-    conversations = int(totals[0])
-    share_counts = {
-        name: int(value) for name, value in zip(flags, totals[1:], strict=False)
-    }
     slowest = [
         Slow(row.conversation_id, float(row.slowest_reply_ms), float(row.started_at))
         for row in session.execute(
@@ -232,20 +224,6 @@ def emergencies(
     if since is not None:
         query = query.where(ConversationSummary.emergency_at >= since)
     return [Emergency(*row) for row in session.execute(query)]
-
-
-def acknowledgements(
-    session: Session, conversation_ids: list[str]
-) -> dict[str, EmergencyAcknowledgement]:
-    """The acknowledgements of these conversations, by conversation id."""
-    found: dict[str, EmergencyAcknowledgement] = {}
-    for start in range(0, len(conversation_ids), 400):
-        chunk = conversation_ids[start : start + 400]
-        query = select(EmergencyAcknowledgement).where(
-            EmergencyAcknowledgement.conversation_id.in_(chunk)
-        )
-        found.update((row.conversation_id, row) for row in session.scalars(query))
-    return found
 
 
 def acknowledge(

@@ -49,7 +49,7 @@ class ConversationSummary(Base):  # type: ignore[valid-type,misc]
     __tablename__ = "conversation_summaries"
 
     conversation_id = Column(String(255), primary_key=True)
-    started_at = Column(Float, nullable=False, index=True)
+    started_at = Column(Float, nullable=False)
     last_at = Column(Float, nullable=False, index=True)
     #: Patient and assistant messages (user and bot events).
     messages = Column(Integer, nullable=False, default=0)
@@ -69,6 +69,13 @@ class ConversationSummary(Base):  # type: ignore[valid-type,misc]
     pending_clarify_id = Column(Integer, nullable=True)
 
 
+# Covering: the slowest replies of a date range are read from the index alone.
+Index(
+    "ix_conversation_summaries_started_slowest",
+    ConversationSummary.started_at,
+    ConversationSummary.slowest_reply_ms,
+    ConversationSummary.conversation_id,
+)
 Index(
     "ix_conversation_summaries_emergency",
     ConversationSummary.emergency,

@@ -238,6 +238,15 @@ def _greater(current: Any, new: Any) -> Any:
     )
 
 
+#: What a conversation can have been, for the shares of the insights page.
+CONVERSATION_FLAGS = ("answered", "not_covered", "emergency", "callback")
+
+
+def conversation_flags(summary: ConversationSummary) -> set[str]:
+    """Which of CONVERSATION_FLAGS a conversation's summary has."""
+    return {name for name in CONVERSATION_FLAGS if getattr(summary, name)}
+
+
 def record_events(
     session: Session,
     conversation_id: str,
@@ -280,6 +289,7 @@ def record_events(
         )
         session.add(summary)
         delta.counts[(day_of(first), "conversations", "")] += 1
+    before = conversation_flags(summary)
     summary.last_at = max(summary.last_at, delta.last_at or summary.last_at)
     for name in (
         "messages",
@@ -298,6 +308,10 @@ def record_events(
         summary.slowest_reply_ms = max(
             summary.slowest_reply_ms or 0.0, delta.slowest_reply_ms
         )
+    start_day = day_of(summary.started_at)
+    for flag in conversation_flags(summary) - before:
+        # counted once, on the day the conversation started: the page's shares
+        delta.counts[(start_day, "conversations_with", flag)] += 1
     _questions(session, summary, delta.questions)
     _bump(session, delta.counts, delta.peaks)
 
