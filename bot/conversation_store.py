@@ -123,20 +123,36 @@ class ResilientSQLTrackerStore(SQLTrackerStore):
         """
         new = list(super()._additional_events(session, tracker))
         if new:
-            stored = list(tracker.events)
-            start = len(stored) - len(new)
-            # the context a reply needs: from the patient message it answers
-            context = next(
-                (i for i in range(start - 1, -1, -1) if stored[i].type_name == "user"),
-                0,
-            )
-            summaries.record_events(
-                session,
-                tracker.sender_id,
-                [event.as_dict() for event in stored[context:]],
-                start - context,
-            )
+            self._record(session, tracker, len(tracker.events) - len(new))
         return iter(new)
+
+    def record_new_events(
+        self, connection: Any, tracker: DialogueStateTracker, stored: int
+    ) -> None:
+        """Count the events after the first `stored` (bot.tracker_cache's fast save).
+
+        In the connection's transaction, which inserts the events themselves.
+        """
+        session = sa.orm.Session(bind=connection)
+        try:
+            self._record(session, tracker, stored)
+            session.flush()
+        finally:
+            session.close()
+
+    @staticmethod
+    def _record(session: Any, tracker: DialogueStateTracker, start: int) -> None:
+        stored = list(tracker.events)
+        # the context a reply needs: from the patient message it answers
+        context = next(
+            (i for i in range(start - 1, -1, -1) if stored[i].type_name == "user"), 0
+        )
+        summaries.record_events(
+            session,
+            tracker.sender_id,
+            [event.as_dict() for event in stored[context:]],
+            start - context,
+        )
 
     async def _patiently(self, operation: str, call: Callable[[], Awaitable[T]]) -> T:
         deadline = time.monotonic() + self.retry_seconds
