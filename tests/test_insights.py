@@ -211,9 +211,9 @@ def missed(text: str, conversation: str, category: str = "procedure_day"):
 
 def test_similar_questions_are_grouped_largest_first_and_exported():
     questions = [
-        missed("can i drive home after sedation", "a"),
-        missed("who drives me home after the sedation", "b"),
-        missed("is it ok to drive after being sedated", "c"),
+        missed("can i drive home after the sedation", "a"),
+        missed("who will drive me home after sedation", "b"),
+        missed("is driving allowed after being sedated", "c"),
         missed("can i drive myself home after the procedure", "c"),
         missed("does insurance cover the nerve block", "d", "cost_insurance"),
         missed("what will i pay with my insurance", "e", "cost_insurance"),

@@ -77,8 +77,10 @@ def stem(word: str) -> str:
     """A crude stem, so that drive, drives and driving, or sedated and sedation, meet."""
     for suffix in SUFFIXES:
         if word.endswith(suffix) and len(word) - len(suffix) >= 4:
-            return word[: -len(suffix)]
-    return word
+            word = word[: -len(suffix)]
+            break
+    # drive and driv(ing), sedate and sedat(ion)
+    return word[:-1] if word.endswith("e") and len(word) >= 5 else word
 
 
 def _words(text: str) -> list[str]:
