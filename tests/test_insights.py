@@ -1,7 +1,8 @@
 """The summary tables and the insights read from them, from real tracker-store writes.
 
 Conversations are Rasa's own events saved by the project's tracker store
-(ResilientSQLTrackerStore, as endpoints.yml configures it) into SQLite, turn by turn as
+(ResilientSQLTrackerStore, as endpoints.yml configures it) into SQLite (on Rasa's save
+and on the tracker cache's fast one) and PostgreSQL when it is running, turn by turn as
 the server saves them; the summaries are what its save wrote.
 """
 
@@ -9,24 +10,28 @@ from __future__ import annotations
 
 import csv
 import io
+import os
 import re
 import time
+import uuid
+from collections.abc import Iterator
 from datetime import date, timedelta
 
 import pytest
 from rasa.shared.core.domain import Domain
 from rasa.shared.core.trackers import DialogueStateTracker
-from sqlalchemy import event, select
+from sqlalchemy import create_engine, event, select, text
 
 from bot.conversation_store import ResilientSQLTrackerStore
 from bot.records import clusters, insights, summaries
 from bot.records import events as records
+from bot.records import store as store_module
 from bot.records.models import ConversationSummary, MissedQuestion
 from bot.records.retention import purge
 from bot.records.store import session_scope
 from tests.conftest import ROOT
 from tests.test_speed import install_cache
-from tests.test_triage import JOINT, PRP, Talk
+from tests.test_triage import JOINT, PRP, Talk, _postgres_url
 
 
 @pytest.fixture(scope="module")
@@ -34,16 +39,44 @@ def domain() -> Domain:
     return Domain.load(str(ROOT / "domain.yml"))
 
 
-@pytest.fixture(params=["rasa save", "tracker cache"])
-def store(request, tmp_path, domain, monkeypatch) -> ResilientSQLTrackerStore:
-    """The project's tracker store; with the server's tracker cache (its fast save
-    path, bot.tracker_cache) or without."""
-    if request.param == "tracker cache":
-        install_cache(monkeypatch)
-    path = tmp_path / "conversations.db"
-    monkeypatch.setenv("CONVERSATIONS_DB_URL", f"sqlite:///{path}")
+@pytest.fixture(params=["rasa save", "tracker cache", "postgresql"])
+def store(request, tmp_path, domain, monkeypatch) -> Iterator[ResilientSQLTrackerStore]:
+    """The project's tracker store on SQLite, with the server's tracker cache (its fast
+    save path, bot.tracker_cache) or without; and on PostgreSQL when it is running."""
     records._indexed.clear()
-    return ResilientSQLTrackerStore(domain, dialect="sqlite", db=str(path))
+    if request.param != "postgresql":
+        if request.param == "tracker cache":
+            install_cache(monkeypatch)
+        path = tmp_path / "conversations.db"
+        monkeypatch.setenv("CONVERSATIONS_DB_URL", f"sqlite:///{path}")
+        yield ResilientSQLTrackerStore(domain, dialect="sqlite", db=str(path))
+        return
+    base = _postgres_url()
+    if base is None:
+        pytest.skip("PostgreSQL is not running on 127.0.0.1:5432")
+    schema = f"insights_{uuid.uuid4().hex[:10]}"
+    admin = create_engine(base, future=True)
+    with admin.begin() as connection:
+        connection.execute(text(f"CREATE SCHEMA {schema}"))
+    monkeypatch.setenv(
+        "CONVERSATIONS_DB_URL", f"{base}?options=-csearch_path%3D{schema}"
+    )
+    tracker_store = ResilientSQLTrackerStore(
+        domain,
+        dialect="postgresql",
+        host="127.0.0.1",
+        port=5432,
+        db="test",
+        username="postgres",
+        query={"options": f"-csearch_path={schema}"},
+    )
+    try:
+        yield tracker_store
+    finally:
+        tracker_store.engine.dispose()
+        store_module.get_engine(os.environ["CONVERSATIONS_DB_URL"]).dispose()
+        with admin.begin() as connection:
+            connection.execute(text(f"DROP SCHEMA {schema} CASCADE"))
 
 
 async def save_turns(store, domain, sender: str, talk: Talk, turns: list[int]) -> None:
