@@ -10,17 +10,15 @@ from __future__ import annotations
 
 import csv
 import io
-import os
 import re
 import time
-import uuid
 from collections.abc import Iterator
 from datetime import date, timedelta
 
 import pytest
 from rasa.shared.core.domain import Domain
 from rasa.shared.core.trackers import DialogueStateTracker
-from sqlalchemy import create_engine, event, select, text
+from sqlalchemy import event, select
 
 from bot.conversation_store import ResilientSQLTrackerStore
 from bot.records import clusters, insights, summaries
@@ -31,7 +29,7 @@ from bot.records.retention import purge
 from bot.records.store import session_scope
 from tests.conftest import ROOT
 from tests.test_speed import install_cache
-from tests.test_triage import JOINT, PRP, Talk, _postgres_url
+from tests.test_triage import JOINT, PRP, Talk, postgres_schema
 
 
 @pytest.fixture(scope="module")
@@ -51,32 +49,12 @@ def store(request, tmp_path, domain, monkeypatch) -> Iterator[ResilientSQLTracke
         monkeypatch.setenv("CONVERSATIONS_DB_URL", f"sqlite:///{path}")
         yield ResilientSQLTrackerStore(domain, dialect="sqlite", db=str(path))
         return
-    base = _postgres_url()
-    if base is None:
-        pytest.skip("PostgreSQL is not running on 127.0.0.1:5432")
-    schema = f"insights_{uuid.uuid4().hex[:10]}"
-    admin = create_engine(base, future=True)
-    with admin.begin() as connection:
-        connection.execute(text(f"CREATE SCHEMA {schema}"))
-    monkeypatch.setenv(
-        "CONVERSATIONS_DB_URL", f"{base}?options=-csearch_path%3D{schema}"
-    )
-    tracker_store = ResilientSQLTrackerStore(
-        domain,
-        dialect="postgresql",
-        host="127.0.0.1",
-        port=5432,
-        db="test",
-        username="postgres",
-        query={"options": f"-csearch_path={schema}"},
-    )
-    try:
+    with postgres_schema("insights") as (url, arguments):
+        monkeypatch.setenv("CONVERSATIONS_DB_URL", url)
+        tracker_store = ResilientSQLTrackerStore(domain, **arguments)
         yield tracker_store
-    finally:
         tracker_store.engine.dispose()
-        store_module.get_engine(os.environ["CONVERSATIONS_DB_URL"]).dispose()
-        with admin.begin() as connection:
-            connection.execute(text(f"DROP SCHEMA {schema} CASCADE"))
+        store_module.get_engine(url).dispose()
 
 
 async def save_turns(store, domain, sender: str, talk: Talk, turns: list[int]) -> None:
