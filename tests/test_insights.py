@@ -267,3 +267,27 @@ async def test_the_triage_list_puts_unacknowledged_emergencies_first(store, doma
         ("unseen", None),
         ("seen", "nurse.kim"),
     ]
+
+
+async def test_the_summaries_can_be_rebuilt_from_the_events(store, domain):
+    now = time.time() - 900
+    talk = Talk(now).begin().user("what helps my knee", "ask_condition_help")
+    talk.outcome("knowledge").bot("knowledge", [JOINT])
+    talk.user("no", "deny").slot("answer_feedback", "unhelpful").bot("feedback")
+    talk.user("where do i park", "out_of_scope").outcome("not_covered").bot(
+        "not_covered"
+    )
+    await save_turns(store, domain, "p4", talk, [8])
+    alarm = Talk(now + 60).begin().user("fever since my epidural", "report_red_flag")
+    await save_turns(store, domain, "p5", alarm.bot("emergency"), [])
+    week = (today() - timedelta(days=6), today())
+    with session_scope() as session:
+        kept = insights.insights(session, *week)
+    with session_scope() as session:
+        assert summaries.rebuild(session) == 2
+    with session_scope() as session:
+        rebuilt = insights.insights(session, *week)
+        texts = [m.text for m in session.scalars(select(MissedQuestion))]
+    assert rebuilt == kept
+    assert rebuilt.conversations == 2 and rebuilt.share_counts["emergency"] == 1
+    assert texts == ["where do i park"]

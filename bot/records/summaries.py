@@ -17,6 +17,7 @@ writes what it found.
 
 from __future__ import annotations
 
+import json
 import logging
 import math
 from collections import Counter
@@ -25,7 +26,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import case, delete
+from sqlalchemy import case, delete, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
@@ -348,3 +349,44 @@ def forget(session: Session, conversation_ids: Sequence[str]) -> None:
                 ConversationSummary.conversation_id.in_(chunk)
             )
         )
+
+
+def rebuild(session: Session) -> int:
+    """Recompute every summary from Rasa's events (`python -m bot summaries`).
+
+    For a database whose conversations predate the summary tables, or after a change to
+    what they count. Reads every event once, conversation by conversation; returns how
+    many conversations were summarised.
+    """
+    from bot.records.events import EVENTS, events_table_exists
+
+    for model in (MissedQuestion, ConversationSummary, DailyCount):
+        session.execute(delete(model))
+    if not events_table_exists(session.connection()):
+        return 0
+    rows = session.execute(
+        select(EVENTS.c.sender_id, EVENTS.c.data).order_by(
+            EVENTS.c.sender_id, EVENTS.c.id
+        )
+    )
+    done = 0
+    sender: str | None = None
+    batch: list[Mapping[str, Any]] = []
+
+    def summarise() -> None:
+        nonlocal done
+        if sender is not None and batch:
+            record_events(session, sender, batch, 0)
+            session.flush()
+            done += 1
+
+    for row_sender, data in rows:  # streamed: one conversation in memory at a time
+        if row_sender != sender:
+            summarise()
+            sender, batch = row_sender, []
+        try:
+            batch.append(json.loads(data or "{}"))
+        except ValueError:
+            continue
+    summarise()
+    return done
