@@ -28,7 +28,7 @@ WEB_STAMP := web/node_modules/.installed
 WEBCHAT_STAMP := tests/browser/webchat/node_modules/.installed
 CHROMIUM ?= /usr/bin/chromium
 
-.PHONY: audit help install generate pipeline knowledge model web webchat chromium run supervise shell test test-fast lint bench bench-quality bench-load clean nginx run-scaled bench-scaled bench-soak
+.PHONY: audit help install generate pipeline knowledge model web webchat chromium run supervise shell test test-fast lint bench bench-quality bench-load bench-insights clean nginx run-scaled bench-scaled bench-soak
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
@@ -119,7 +119,7 @@ lint: $(STAMP) ## ruff, mypy and the dependency audit (pip-audit; AUDIT=skip to 
 	$(PY) -m mypy knowledge bot actions
 	@if [ "$(AUDIT)" = skip ]; then echo "dependency audit skipped (AUDIT=skip)"; else $(MAKE) --no-print-directory audit; fi
 
-bench: model ## the whole benchmark: quality, costs, load vs stock rasa init (~15 min; docs/benchmarks.md)
+bench: model ## the whole benchmark: quality, costs, load vs stock rasa init, insights page (~16 min; docs/benchmarks.md)
 	$(PY) -m bench
 
 bench-quality: model ## answer quality on the held-out questions (prints figures)
@@ -127,6 +127,9 @@ bench-quality: model ## answer quality on the held-out questions (prints figures
 
 bench-load: model ## speed under load against a stock rasa init bot (~8 min)
 	$(PY) -m bench.load
+
+bench-insights: $(STAMP) ## the staff insights page on 100,000 conversations (prints the figure)
+	$(PY) -m bench.insights
 
 nginx: ## Debian's nginx for the scaled profile and its tests, when missing
 	@command -v nginx >/dev/null || [ -x /usr/sbin/nginx ] || apt-get install -y nginx

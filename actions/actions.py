@@ -65,6 +65,40 @@ class ActionAnswer(Action):
         return [SlotSet(name, value) for name, value in answer.slots().items()]
 
 
+#: "Did this help?": the intent of the patient's reply -> the feedback recorded.
+FEEDBACK_BY_INTENT = {"affirm": "helpful", "deny": "unhelpful"}
+
+
+class ActionRecordFeedback(Action):
+    """Records the patient's yes or no to "Did this help?" after a knowledge answer."""
+
+    def name(self) -> str:
+        """Action name, as in the domain."""
+        return "action_record_feedback"
+
+    async def run(
+        self,
+        dispatcher: CollectingDispatcher,
+        tracker: Tracker,
+        domain: DomainDict,
+    ) -> list[EventType]:
+        """Set answer_feedback from the reply's intent (the rules run it only then).
+
+        Args:
+            dispatcher: unused; the rules say the reply for the feedback.
+            tracker: the conversation; its latest message is the yes or no.
+            domain: the bot's domain.
+
+        Returns:
+            SlotSet answer_feedback (helpful, unhelpful), which stays in the events: the
+            records layer counts it with the conversation (bot.records.summaries).
+        """
+        intent = ((tracker.latest_message or {}).get("intent") or {}).get("name")
+        feedback = FEEDBACK_BY_INTENT.get(str(intent), "unhelpful")
+        logger.info("answer feedback: %s", feedback)
+        return [SlotSet("answer_feedback", feedback)]
+
+
 class ValidateCallbackForm(FormValidationAction):
     """Checks each answer of callback_form (rules in actions/callback.py).
 

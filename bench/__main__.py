@@ -5,6 +5,7 @@
    model's size on disk.
 3. Speed under load over REST against a stock `rasa init` bot trained here in a
    temporary folder, cold start and memory after the load (bench.load).
+4. The staff console's insights page on 100,000 conversations (bench.insights).
 
 Prints the tables, writes bench/out/results.json, docs/quality.png, docs/load-latency.png
 and the generated part of docs/benchmarks.md (bench.report).
@@ -22,7 +23,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from bench import load, quality, report
+from bench import insights, load, quality, report
 from bot.training import MODEL_FILE, ROOT, train_command
 
 
@@ -79,6 +80,9 @@ def main() -> int:
     }
     print(f"load: {load.SECONDS:.0f} s per level...", flush=True)
     results["load"] = load.measure()
+    print("insights page on 100,000 conversations...", flush=True)
+    results["insights"] = insights.measure()
+    print(insights.describe(results["insights"]), flush=True)
     results["minutes"] = round((time.perf_counter() - started) / 60, 1)
     load.OUT.mkdir(parents=True, exist_ok=True)
     (load.OUT / "results.json").write_text(json.dumps(results, indent=2))

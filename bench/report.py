@@ -94,11 +94,32 @@ def tables(results: dict[str, Any]) -> str:
         f"| model size on disk | {c['model_mb']} MB | - |",
         f"| knowledge build (builder's own timing) | {c['knowledge_build_s']:.2f} s | - |",
         "",
+        *insights_rows(results.get("insights")),
         "### Targets",
         "",
         *targets(results),
     ]
     return "\n".join(lines)
+
+
+def insights_rows(figures: dict[str, Any] | None) -> list[str]:
+    """The insights page's figures (`python -m bench.insights`), when measured."""
+    if not figures:
+        return []
+    return [
+        f"### Staff insights page ({figures['conversations']:,} conversations over "
+        f"{figures['days']} days, `python -m bench.insights`)",
+        "",
+        "| range | median | slowest of 5 | target |",
+        "|---|---|---|---|",
+        f"| the whole year | {figures['year_median_ms']:.0f} ms | "
+        f"{figures['year_max_ms']:.0f} ms | 1000 ms |",
+        f"| the last 7 days | {figures['week_median_ms']:.0f} ms | "
+        f"{figures['week_max_ms']:.0f} ms | 1000 ms |",
+        "",
+        f"Read from the summary tables and rendered (filled in {figures['fill_s']} s).",
+        "",
+    ]
 
 
 def pss(profile: dict[str, Any]) -> float:

@@ -1,4 +1,4 @@
-"""Command line: `python -m bot {train,run,shell,staff,purge,scaled}`."""
+"""Command line: `python -m bot {train,run,shell,staff,purge,summaries,scaled}`."""
 
 from __future__ import annotations
 
@@ -30,6 +30,10 @@ def main(argv: list[str] | None = None) -> int:
         metavar="AGE",
         help="e.g. 30d, 12h, 90m, 2w (default: RETENTION_DAYS, 30 days)",
     )
+    sub.add_parser(
+        "summaries",
+        help="recompute the staff insights' summary tables from the stored events",
+    )
     scaled = sub.add_parser(
         "scaled", help="N Rasa + N action servers behind nginx (docs/scale-out.md)"
     )
@@ -55,6 +59,8 @@ def main(argv: list[str] | None = None) -> int:
 
     if args.command == "purge":
         return _purge(args.older_than)
+    if args.command == "summaries":
+        return _summaries()
 
     from bot import serve, training
 
@@ -114,6 +120,17 @@ def _purge(older_than: timedelta | None) -> int:
         f" {report.conversations} conversation(s) ({report.events} event(s)) and"
         f" {report.callbacks} call-back request(s)"
     )
+    return 0
+
+
+def _summaries() -> int:
+    """Rebuild the summary tables from the events and say how many conversations."""
+    from bot.records.store import session_scope
+    from bot.records.summaries import rebuild
+
+    with session_scope() as session:
+        count = rebuild(session)
+    print(f"summaries rebuilt from the events: {count} conversation(s)")
     return 0
 
 

@@ -61,6 +61,8 @@ from rasa.shared.core.trackers import DialogueStateTracker
 
 from bot import settings
 from bot.nlu import RED_FLAG_INTENT, SELF_HARM_INTENT
+from bot.records import summaries
+from bot.records.models import Base as RecordsBase
 
 logger = logging.getLogger(__name__)
 
@@ -121,6 +123,48 @@ class ResilientSQLTrackerStore(SQLTrackerStore):
         self.sessionmaker = sa.orm.session.sessionmaker(bind=self.engine)
         self.retry_seconds = settings.seconds("TRACKER_DB_RETRY_SECONDS", 5.0)
         ensure_last_event_index(self.engine, self.SQLEvent.__table__)
+        # The summary tables the turns are counted in (bot.records.summaries).
+        RecordsBase.metadata.create_all(self.engine)
+
+    def _additional_events(self, session: Any, tracker: DialogueStateTracker) -> Any:
+        """The turn's new events, as Rasa stores them; counted in the summary tables.
+
+        Rasa 3.6's `SQLTrackerStore.save` (checked against 3.6.x) asks this method for
+        the events to insert, in the session and transaction that insert them: so the
+        summaries are written with the turn, or not at all. Only `save` calls it.
+        """
+        new = list(super()._additional_events(session, tracker))
+        if new:
+            self._record(session, tracker, len(tracker.events) - len(new))
+        return iter(new)
+
+    def record_new_events(
+        self, connection: Any, tracker: DialogueStateTracker, stored: int
+    ) -> None:
+        """Count the events after the first `stored` (bot.tracker_cache's fast save).
+
+        In the connection's transaction, which inserts the events themselves.
+        """
+        session = sa.orm.Session(bind=connection)
+        try:
+            self._record(session, tracker, stored)
+            session.flush()
+        finally:
+            session.close()
+
+    @staticmethod
+    def _record(session: Any, tracker: DialogueStateTracker, start: int) -> None:
+        stored = list(tracker.events)
+        # the context a reply needs: from the patient message it answers
+        context = next(
+            (i for i in range(start - 1, -1, -1) if stored[i].type_name == "user"), 0
+        )
+        summaries.record_events(
+            session,
+            tracker.sender_id,
+            [event.as_dict() for event in stored[context:]],
+            start - context,
+        )
 
     async def _patiently(self, operation: str, call: Callable[[], Awaitable[T]]) -> T:
         deadline = time.monotonic() + self.retry_seconds

@@ -45,6 +45,7 @@ ANSWER_TYPES = frozenset(
         "emergency",
         "smalltalk",
         "form",
+        "feedback",
     }
 )
 #: Answer types whose `sections` are the cited ones; the rest list offered sections.

@@ -90,6 +90,11 @@ def _insert_new_events(store: Any, tracker: Any, stored: int) -> int | None:
     with store.engine.begin() as connection:
         if rows:
             connection.execute(store.SQLEvent.__table__.insert(), rows)
+            # The clinic's store counts the turn in its summary tables, in this
+            # transaction (bot.conversation_store.ResilientSQLTrackerStore).
+            record = getattr(store, "record_new_events", None)
+            if record is not None:
+                record(connection, tracker, stored)
         return _last_event_id(store, connection, tracker.sender_id)
 
 

@@ -2,7 +2,7 @@
 
 import pytest
 
-from actions.actions import ActionAnswer
+from actions.actions import ActionAnswer, ActionRecordFeedback
 from actions.answers import decide
 from tests.conftest import make_tracker
 
@@ -400,3 +400,17 @@ async def test_a_repeated_answer_costs_one_query_and_a_rebuild_is_seen(
     rebuilt = await run(question, dispatcher, domain)
     assert "cushioning and easing" in rebuilt["answer_text"]
     assert old_words not in rebuilt["answer_text"]
+
+
+@pytest.mark.parametrize(
+    ("text", "intent", "feedback"),
+    [("yes", "affirm", "helpful"), ("/deny", "deny", "unhelpful")],
+)
+async def test_the_yes_or_no_after_an_answer_is_recorded_as_feedback(
+    text, intent, feedback, dispatcher, domain
+):
+    events = await ActionRecordFeedback().run(
+        dispatcher, make_tracker(text, intent), domain
+    )
+    assert slots(events) == {"answer_feedback": feedback}
+    assert dispatcher.messages == []  # the rules say the reply

@@ -87,7 +87,9 @@ def test_targets_judge_throughput_under_load_and_memory_by_pss() -> None:
     assert rows["throughput at least twice the stock bot's under load"][1].startswith(
         "1.69 of stock, **not met**"
     )
-    assert rows["the same at 1 conversation"][0].startswith("1.20 of stock, **not met**")
+    assert rows["the same at 1 conversation"][0].startswith(
+        "1.20 of stock, **not met**"
+    )
     assert rows["p95 ≤ 200 ms at 16 conversations"][0].startswith("180 ms, met")
     memory = rows["both servers ≤ 1.5 GB resident"]
     assert memory[0].startswith("800 MB (1050 MB), met")
@@ -126,3 +128,19 @@ def test_ab_variants_take_turns_going_first() -> None:
     firsts = [in_turn(variants, number)[0][0] for number in range(4)]
     assert firsts == ["a", "c", "a", "c"]
     assert sorted(in_turn(variants, 1)) == sorted(variants)
+
+
+def test_the_insights_figure_is_reported_when_measured() -> None:
+    figures = {
+        "conversations": 100_000,
+        "days": 365,
+        "fill_s": 9.5,
+        "year_median_ms": 181.2,
+        "year_max_ms": 240.0,
+        "week_median_ms": 31.0,
+        "week_max_ms": 40.0,
+    }
+    rows = "\n".join(report.insights_rows(figures))
+    assert "100,000 conversations over 365 days" in rows
+    assert "| the whole year | 181 ms | 240 ms | 1000 ms |" in rows
+    assert report.insights_rows(None) == []

@@ -64,9 +64,12 @@ async def test_knowledge_answer_cites_offers_and_fills_the_contract(rasa_domain)
     response = await nlg.generate("utter_knowledge_answer", t, "rest")
     assert (
         response["text"]
-        == "Joint injections help.\nSource: Pain Management Injections, section 5 (Joint Pain)"
+        == "Joint injections help.\nSource: Pain Management Injections, section 5"
+        " (Joint Pain)\nDid this help?"
     )
     assert response["buttons"] == [
+        {"title": "Yes, this helped", "payload": "/affirm"},
+        {"title": "No, it didn't", "payload": "/deny"},
         {
             "title": "Inflammatory Conditions",
             "payload": '/ask_section{"section_ref":"pain-management-injections.txt#2"}',

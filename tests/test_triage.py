@@ -10,6 +10,7 @@ import json
 import time
 import uuid
 from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 import pytest
@@ -125,39 +126,51 @@ def _postgres_url() -> str | None:
     return "postgresql+psycopg2://postgres@127.0.0.1:5432/test"
 
 
+@contextmanager
+def postgres_schema(prefix: str) -> Iterator[tuple[str, dict[str, Any]]]:
+    """A fresh schema on the running PostgreSQL, dropped afterwards (skips without one).
+
+    Yields the conversations URL on it and the tracker store's arguments for it; the
+    caller disposes of its engines before the block ends.
+    """
+    base = _postgres_url()
+    if base is None:
+        pytest.skip("PostgreSQL is not running on 127.0.0.1:5432")
+    schema = f"{prefix}_{uuid.uuid4().hex[:10]}"
+    admin = create_engine(base, future=True)
+    with admin.begin() as connection:
+        connection.execute(text(f"CREATE SCHEMA {schema}"))
+    arguments = {
+        "dialect": "postgresql",
+        "host": "127.0.0.1",
+        "port": 5432,
+        "db": "test",
+        "username": "postgres",
+        "query": {"options": f"-csearch_path={schema}"},
+    }
+    try:
+        yield f"{base}?options=-csearch_path%3D{schema}", arguments
+    finally:
+        with admin.begin() as connection:
+            connection.execute(text(f"DROP SCHEMA {schema} CASCADE"))
+        admin.dispose()
+
+
 @pytest.fixture(params=["sqlite", "postgresql"])
 def db(request, tmp_path, domain, monkeypatch) -> Iterator[tuple[str, SQLTrackerStore]]:
     """A conversations database and Rasa's SQL tracker store on it."""
+    records._indexed.clear()
     if request.param == "sqlite":
         path = tmp_path / "conversations.db"
         url = f"sqlite:///{path}"
-        store = SQLTrackerStore(domain, dialect="sqlite", db=str(path))
-        schema = None
-    else:
-        base = _postgres_url()
-        if base is None:
-            pytest.skip("PostgreSQL is not running on 127.0.0.1:5432")
-        schema = f"triage_{uuid.uuid4().hex[:10]}"
-        admin = create_engine(base, future=True)
-        with admin.begin() as connection:
-            connection.execute(text(f"CREATE SCHEMA {schema}"))
-        url = f"{base}?options=-csearch_path%3D{schema}"
-        store = SQLTrackerStore(
-            domain,
-            dialect="postgresql",
-            host="127.0.0.1",
-            port=5432,
-            db="test",
-            username="postgres",
-            query={"options": f"-csearch_path={schema}"},
-        )
-    monkeypatch.setenv("CONVERSATIONS_DB_URL", url)
-    records._indexed.clear()
-    yield url, store
-    if schema:
+        monkeypatch.setenv("CONVERSATIONS_DB_URL", url)
+        yield url, SQLTrackerStore(domain, dialect="sqlite", db=str(path))
+        return
+    with postgres_schema("triage") as (url, arguments):
+        store = SQLTrackerStore(domain, **arguments)
+        monkeypatch.setenv("CONVERSATIONS_DB_URL", url)
+        yield url, store
         store.engine.dispose()
-        with create_engine(base, future=True).begin() as connection:  # type: ignore[arg-type]
-            connection.execute(text(f"DROP SCHEMA {schema} CASCADE"))
 
 
 async def save(store: SQLTrackerStore, domain: Domain, sender: str, talk: Talk) -> None:

@@ -121,10 +121,11 @@
     return cited.length ? "Source: clinic guide, " + cited.join("; ") : "";
   }
 
-  /** The bot's text without its own trailing "Source: ..." line when the page shows one. */
+  /** The bot's text without its own "Source: ..." line when the page shows one
+   * (a knowledge answer's text goes on after it with "Did this help?"). */
   function displayText(text, answer) {
     if (!sourceLine(answer)) return text;
-    return text.replace(/\n?Source:[^\n]*$/, "");
+    return text.replace(/\n?Source:[^\n]*/, "");
   }
 
   /** Relative luminance of an "rgb(r, g, b)" string (WCAG 2.1). */

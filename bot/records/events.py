@@ -17,7 +17,7 @@ from sqlalchemy.orm import Session
 from sqlalchemy.sql import case
 
 from bot.records import triage
-from bot.records.models import CallbackRequest
+from bot.records.models import CallbackRequest, EmergencyAcknowledgement
 from bot.records.triage import EventRow
 
 logger = logging.getLogger(__name__)
@@ -144,11 +144,33 @@ def list_triage(
     listed = triage.triage_all(
         event_rows(session, senders), callback_conversations(session, senders)
     )
+    emergencies = [t for t in listed if t.urgency == "emergency"]
+    seen = acknowledgements(session, [t.conversation_id for t in emergencies])
+    for item in emergencies:
+        if item.conversation_id in seen:
+            item.acknowledged_by = seen[item.conversation_id].staff_name
+            item.acknowledged_at = seen[item.conversation_id].acknowledged_at
+    # emergencies nobody has acknowledged yet come first (the sort is stable)
+    listed.sort(key=lambda t: (t.rank, t.acknowledged_by is not None))
     if urgency:
         listed = [t for t in listed if t.urgency == urgency]
     if category:
         listed = [t for t in listed if category in t.categories or category in t.topics]
     return listed
+
+
+def acknowledgements(
+    session: Session, conversation_ids: Sequence[str]
+) -> dict[str, EmergencyAcknowledgement]:
+    """The emergency acknowledgements of these conversations, by conversation id."""
+    found: dict[str, EmergencyAcknowledgement] = {}
+    for start in range(0, len(conversation_ids), 400):
+        chunk = list(conversation_ids[start : start + 400])
+        query = select(EmergencyAcknowledgement).where(
+            EmergencyAcknowledgement.conversation_id.in_(chunk)
+        )
+        found.update((row.conversation_id, row) for row in session.scalars(query))
+    return found
 
 
 def conversation(session: Session, sender_id: str) -> list[EventRow]:

@@ -3,7 +3,9 @@
 `python -m bot purge --older-than 30d` (default RETENTION_DAYS). A conversation is the
 rows of Rasa's SQL tracker store table `events` with one `sender_id`; it is old when its
 *last* event is older than the limit, and then all its rows go (a conversation still in
-use keeps its beginning). Call-back requests go by their `created_at`. Plain SQL through
+use keeps its beginning), with its summary, missed questions and acknowledgement (the
+day counts, which hold no patient data, stay). Call-back requests go by their
+`created_at`. Plain SQL through
 SQLAlchemy Core with bound parameters, so SQLite and PostgreSQL take the same statements.
 """
 
@@ -28,7 +30,8 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import Session
 
-from bot.records.models import CallbackRequest
+from bot.records import summaries
+from bot.records.models import CallbackRequest, EmergencyAcknowledgement
 
 #: Rasa's own table, described only as far as purging needs (Rasa creates it).
 RASA_EVENTS = Table(
@@ -113,6 +116,14 @@ def purge(
                 )
             )
             events += int(result.rowcount or 0)
+            session.execute(
+                delete(EmergencyAcknowledgement).where(
+                    EmergencyAcknowledgement.conversation_id.in_(
+                        senders[start : start + 500]
+                    )
+                )
+            )
+        summaries.forget(session, senders)
     callback_cutoff = datetime.utcfromtimestamp(cutoff)
     result = session.execute(
         delete(CallbackRequest).where(CallbackRequest.created_at < callback_cutoff)

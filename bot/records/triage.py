@@ -136,6 +136,9 @@ class Triage:
     categories: list[str]
     #: The languages the patient wrote in (slot `language`), in order of first use.
     languages: list[str] = field(default_factory=lambda: [DEFAULT_LANGUAGE])
+    #: For an emergency: the member of staff who acknowledged it, and when (UTC).
+    acknowledged_by: str | None = None
+    acknowledged_at: Any = None
 
     @property
     def rank(self) -> int:

@@ -40,8 +40,14 @@ STATIC = {
         ("console.css", "text/css; charset=utf-8"),
         ("favicon.svg", "image/svg+xml"),
         ("console.js", "text/javascript; charset=utf-8"),
+        ("insights.js", "text/javascript; charset=utf-8"),
     ]
 }
+# Chart.js from npm (web/package-lock.json), served with the console's own files.
+STATIC["chart.umd.js"] = (
+    ROOT / "web" / "node_modules" / "chart.js" / "dist" / "chart.umd.js",
+    "text/javascript; charset=utf-8",
+)
 SESSION_COOKIE = "staff_session"
 LOGIN_CSRF_COOKIE = "staff_login_csrf"
 DEFAULT_DAYS = 7
@@ -248,6 +254,18 @@ def csv_cell(value: object) -> str:
     return text
 
 
+def csv_download(text: str, name: str) -> HTTPResponse:
+    """A CSV file to download, not kept by the browser's cache."""
+    return response.text(
+        text,
+        content_type="text/csv; charset=utf-8",
+        headers={
+            "Content-Disposition": f'attachment; filename="{name}"',
+            "Cache-Control": "no-store",
+        },
+    )
+
+
 def unanswered_csv(rows: list[tuple[str, triage.Exchange]]) -> str:
     """The export: one line per missed question."""
     buffer = io.StringIO()
@@ -398,10 +416,18 @@ def blueprint() -> Blueprint:
                 list(session.scalars(requests.order_by(CallbackRequest.created_at))),
             )
 
-        rows, callbacks = await in_db(load)
+        def load_all(session: Session) -> tuple[Any, ...]:
+            rows, callbacks = load(session)
+            seen = events.acknowledgements(session, [wanted])
+            return rows, callbacks, seen.get(wanted)
+
+        rows, callbacks, acknowledged = await in_db(load_all)
         if not rows:
             return page("message.html", 404, user=user, message="No such conversation.")
         summary = triage.triage(conversation_id, rows, bool(callbacks))
+        if acknowledged is not None:
+            summary.acknowledged_by = acknowledged.staff_name
+            summary.acknowledged_at = acknowledged.acknowledged_at
         return page(
             "conversation.html",
             user=user,
@@ -466,14 +492,7 @@ def blueprint() -> Blueprint:
             lambda session: events.unanswered_between(session, start, end)
         )
         name = f"unanswered-{since or 'start'}-{until or date.today()}.csv"
-        return response.text(
-            unanswered_csv(rows),
-            content_type="text/csv; charset=utf-8",
-            headers={
-                "Content-Disposition": f'attachment; filename="{name}"',
-                "Cache-Control": "no-store",
-            },
-        )
+        return csv_download(unanswered_csv(rows), name)
 
     return bp
 

@@ -93,3 +93,15 @@ def test_rasa_webchat_gets_an_answer_a_quick_reply_and_emergency_guidance(webcha
     emergency = next_response(page, before, "This could be an emergency")
     expect(emergency).to_contain_text("911")
     screenshot(page, "rasa-webchat-emergency")
+
+
+def test_rasa_webchat_shows_did_this_help_and_no_offers_a_call_back(webchat):
+    page = webchat
+    send(page, "what is prp")
+    next_response(page, 0, "Did this help?")
+    helped = page.locator(".rw-reply", has_text="Yes, this helped")
+    expect(helped).to_be_visible(timeout=ANSWER_WAIT_MS)
+    before = responses(page).count()
+    page.locator(".rw-reply", has_text="No, it didn't").click()
+    next_response(page, before, "call you back")
+    screenshot(page, "rasa-webchat-feedback")
