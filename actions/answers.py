@@ -243,11 +243,17 @@ def _section_kinds(session: Session) -> SectionKinds:
 
 @dataclass(frozen=True)
 class Candidate:
-    """A section that may answer, with its score and the score it needs."""
+    """A section that may answer, with its score and the score it needs.
+
+    `score` ranks (the search score plus the topic and kind bonuses), `search` is the
+    plain search score and `of_kind` whether the section is known to answer the kind.
+    """
 
     section: SectionRef
     score: float
     needs: float
+    search: float = 0.0
+    of_kind: bool = False
 
 
 def _candidates(
@@ -276,7 +282,7 @@ def _candidates(
         if specific and reviewed and key not in about_keys:
             continue
         hit = hits.get(key)
-        score = hit.score if hit else 0.0
+        search = score = hit.score if hit else 0.0
         of_kind = kinds.answers(section, question.kind)
         if key in about_keys:
             score += TOPIC_BONUS
@@ -290,7 +296,7 @@ def _candidates(
             )
         else:
             needs = ANSWER_SCORE
-        found.append(Candidate(section, score, needs))
+        found.append(Candidate(section, score, needs, search, of_kind))
     order = {_key(c.section): i for i, c in enumerate(found)}
     return sorted(
         found,
@@ -334,15 +340,14 @@ def _not_covered(kind: str | None, misses: int, topic: str | None = None) -> Ans
 
 
 def _topic_only(
-    session: Session, kind: str | None, topic: str, section: SectionRef
+    kind: str | None, topic: str, section: SectionRef, hit: SearchHit | None
 ) -> Answer:
-    """The documents say something about the topic, but not this kind of thing."""
-    hits = [
-        h
-        for h in queries.search(session, topic, 50)
-        if _key(h.section) == _key(section)
-    ]
-    sentence = hits[0].passage if hits else _first_sentence(section.body)
+    """The documents say something about the topic, but not this kind of thing.
+
+    The sentence cited is the section's passage the question matched best (the question
+    names the topic), else the section's first sentence.
+    """
+    sentence = hit.passage if hit else _first_sentence(section.body)
     return Answer(
         outcome="topic_only",
         text=sentence,
@@ -372,8 +377,10 @@ def answer_question(session: Session, question: Question, misses: int) -> Answer
     if passing:
         best = passing[0]
         runner_up = next((c for c in ranked if c is not best), None)
+        # a section of the asked kind has passed its own bar; a free-text match (one
+        # that needs ANSWER_SCORE) must also stand clear of the next section
         clear = (
-            best.needs <= ANSWER_SCORE
+            best.of_kind
             or runner_up is None
             or (best.score >= ANSWER_MARGIN * runner_up.score)
         )
@@ -383,7 +390,7 @@ def answer_question(session: Session, question: Question, misses: int) -> Answer
             others = [s for s in about if s != best.section] if about else rest
             return _knowledge(session, best.section, others)
     if topic is not None and not question.terms_from_story:
-        return _topic_only(session, question.kind, topic, about[0])
+        return _topic_only(question.kind, topic, about[0], hits.get(_key(about[0])))
     kinds = _section_kinds(session)
     of_kind = [c.section for c in ranked if kinds.answers(c.section, question.kind)]
     # no clear match in words: a document's introduction of this kind speaks for it
@@ -392,12 +399,7 @@ def answer_question(session: Session, question: Question, misses: int) -> Answer
         return _knowledge(session, intros[0], [s for s in of_kind if s != intros[0]])
     if len(of_kind) == 1:
         return _knowledge(session, of_kind[0], [])
-    matching = [
-        c
-        for c in ranked
-        if c.score - (c.needs - ANSWER_SCORE if c.needs > ANSWER_SCORE else 0)
-        >= CLARIFY_SCORE
-    ]
+    matching = [c for c in ranked if c.search >= CLARIFY_SCORE]
     if of_kind or matching:
         offered = [_describe(s) for s in (of_kind or [c.section for c in matching])]
         return Answer(outcome="clarify", offered=offered[:MAX_OFFERED])

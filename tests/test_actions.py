@@ -400,3 +400,70 @@ async def test_a_repeated_answer_costs_one_query_and_a_rebuild_is_seen(
     rebuilt = await run(question, dispatcher, domain)
     assert "cushioning and easing" in rebuilt["answer_text"]
     assert old_words not in rebuilt["answer_text"]
+
+
+def _store_with(tmp_path, sources, monkeypatch, name, text):
+    """The guide plus one more document, built into a store of its own."""
+    from knowledge.builder import build_store
+
+    (sources / name).write_text(text, encoding="utf-8")
+    url = f"sqlite:///{tmp_path / 'knowledge.db'}"
+    build_store(url=url, sources_dir=sources)
+    monkeypatch.setenv("KNOWLEDGE_DB_URL", url)
+
+
+async def test_a_free_text_match_without_a_clear_winner_is_not_answered(
+    tmp_path, sources, monkeypatch, dispatcher, domain
+):
+    """A question of no kind is answered by search alone only when its best section
+    stands ANSWER_MARGIN clear of the next; two equal matches are offered instead."""
+    _store_with(
+        tmp_path,
+        sources,
+        monkeypatch,
+        "visiting.md",
+        "# Visiting the clinic\n\nSome practical notes.\n\n"
+        "## Parking\n\nThe car park by the north gate has parking for patients.\n\n"
+        "## Access\n\nThe car park by the south gate has parking for wheelchairs.\n",
+    )
+    result = await run(
+        make_tracker("car park parking", "out_of_scope"), dispatcher, domain
+    )
+    assert result["answer_outcome"] == "clarify", result
+    assert {o["title"] for o in result["offered_sections"]} == {"Parking", "Access"}
+
+
+async def test_a_story_topic_with_no_matching_words_is_not_a_did_you_mean(
+    use_store, session
+):
+    """The clarify offer counts a section's own search score, not the bonus for the
+    topic a story around the question named: no word matched, nothing is offered."""
+    story = (
+        "My knee has been bad for years and my GP sent me to the clinic for it, and I have "
+        "been reading everything I can find about what might be done for it since then. "
+        "What about the blorp wibble?"
+    )
+    answer = decide(session, "nlu_fallback", [ent("body_area", "knee", 3)], story, 0)
+    assert answer.outcome == "not_covered", answer
+
+
+async def test_topic_only_cites_the_matched_sentence_without_searching_again(
+    use_store, dispatcher, domain, monkeypatch
+):
+    from knowledge import queries
+
+    def no_second_search(*_args, **_kwargs):
+        raise AssertionError("topic_only searched the store a second time")
+
+    monkeypatch.setattr(queries, "search", no_second_search)
+    result = await run(
+        make_tracker(
+            "is prp safe",
+            "ask_safety",
+            entities=[ent("injection_type", "platelet-rich plasma", 3)],
+        ),
+        dispatcher,
+        domain,
+    )
+    assert result["answer_outcome"] == "topic_only"
+    assert "PRP" in result["answer_text"] or "platelet" in result["answer_text"].lower()
