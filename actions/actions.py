@@ -56,6 +56,7 @@ class ActionAnswer(Action):
                 entities=message.get("entities") or [],
                 text=message.get("text") or "",
                 misses=misses,
+                ranking=message.get("intent_ranking"),
             )
         logger.info("answered intent=%s outcome=%s", intent, answer.outcome)
         return [SlotSet(name, value) for name, value in answer.slots().items()]

@@ -31,6 +31,8 @@ from knowledge.kinds import FROM_HEADING, FROM_MAP, project_section_map
 from knowledge.queries import SearchHit, SectionRef
 
 KIND_PREFIX = "ask_"
+#: The classifier was unsure (Rasa's FallbackClassifier): its best kind is only a guess.
+FALLBACK_INTENT = "nlu_fallback"
 #: Buttons ask for one section: `/ask_section{"section_ref": "<file>#<number>"}`.
 SECTION_INTENT = "ask_section"
 SECTION_ENTITY = "section_ref"
@@ -108,6 +110,9 @@ class Question:
     #: The terms come from the story around the question, not the question itself: a
     #: topic that does not fit the kind of question is then set aside.
     terms_from_story: bool = False
+    #: The kind is the unsure classifier's best guess (nlu_fallback): it ranks the
+    #: sections, but a section answers only when it stands clear of the next.
+    kind_guessed: bool = False
 
 
 #: Section descriptions and knowledge answers depend on the store alone: worked out once
@@ -182,15 +187,31 @@ def question_text(text: str) -> str:
     return " ".join(asking[-2:]) if asking else (sentences[-1] if sentences else text)
 
 
-def read_question(
-    intent: str | None, entities: list[dict[str, Any]], text: str
-) -> Question:
-    """The kind, terms and search text of a message."""
-    kinds = project_section_map().kinds
-    kind = None
+def _asked_kind(intent: str | None) -> str | None:
     if intent and intent.startswith(KIND_PREFIX):
-        asked_kind = intent[len(KIND_PREFIX) :]
-        kind = asked_kind if asked_kind in kinds else None
+        kind = intent[len(KIND_PREFIX) :]
+        return kind if kind in project_section_map().kinds else None
+    return None
+
+
+def read_question(
+    intent: str | None,
+    entities: list[dict[str, Any]],
+    text: str,
+    ranking: list[dict[str, Any]] | None = None,
+) -> Question:
+    """The kind, terms and search text of a message.
+
+    `ranking` is the classifier's intent ranking: when it was unsure (nlu_fallback), the
+    best kind in it is taken as a guess.
+    """
+    kind = _asked_kind(intent)
+    guessed = False
+    if intent == FALLBACK_INTENT and ranking:
+        kind = next(
+            (k for r in ranking if (k := _asked_kind(str(r.get("name"))))), None
+        )
+        guessed = kind is not None
     asked = question_text(text)
     start = text.find(asked) if asked != text else 0
     named = [e for e in entities if e.get("entity") in ENTITY_PRIORITY]
@@ -207,6 +228,7 @@ def read_question(
         terms=terms,
         text=asked,
         terms_from_story=not in_question and bool(named) and asked != text,
+        kind_guessed=guessed,
     )
 
 
@@ -380,11 +402,11 @@ def answer_question(session: Session, question: Question, misses: int) -> Answer
         # a section of the asked kind has passed its own bar; a free-text match (one
         # that needs ANSWER_SCORE) must also stand clear of the next section
         clear = (
-            best.of_kind
+            (best.of_kind and not question.kind_guessed)
             or runner_up is None
             or (best.score >= ANSWER_MARGIN * runner_up.score)
         )
-        if clear or question.kind is not None:
+        if clear or (question.kind is not None and not question.kind_guessed):
             # offered next: the other sections about the topic, else the next matches
             rest = [c.section for c in ranked if c is not best and c.score > 0]
             others = [s for s in about if s != best.section] if about else rest
@@ -422,8 +444,13 @@ def decide(
     entities: list[dict[str, Any]],
     text: str,
     misses: int,
+    ranking: list[dict[str, Any]] | None = None,
 ) -> Answer:
-    """The answer to a message: by kind and topic, by a section asked for, by search."""
+    """The answer to a message: by kind and topic, by a section asked for, by search.
+
+    `ranking` is the message's intent ranking (the kind is guessed from it when the
+    classifier was unsure).
+    """
     problem = settings.input_problem(text)
     if problem is not None:  # "empty" or "too_long": the patient is asked to (re)phrase
         return Answer(outcome=problem, misses=misses)
@@ -431,7 +458,7 @@ def decide(
         answer = answer_section(session, entities)
         if answer is not None:
             return answer
-    question = read_question(intent, entities, text)
+    question = read_question(intent, entities, text, ranking)
     if intent in OFF_TOPIC_INTENTS:
         question = Question(None, (), question.text)
     # The same question is decided once per build of the store; only a miss depends on

@@ -184,7 +184,12 @@ def answer_report(
                 answer_outcome, cited = "emergency", None
             else:
                 answer = decide(
-                    session, intent, parse.get("entities") or [], question.text, 0
+                    session,
+                    intent,
+                    parse.get("entities") or [],
+                    question.text,
+                    0,
+                    parse.get("intent_ranking"),
                 )
                 answer_outcome = answer.outcome
                 cited = answer.cited[0] if answer.cited else None

@@ -467,3 +467,32 @@ async def test_topic_only_cites_the_matched_sentence_without_searching_again(
     )
     assert result["answer_outcome"] == "topic_only"
     assert "PRP" in result["answer_text"] or "platelet" in result["answer_text"].lower()
+
+
+async def test_an_unsure_classifiers_best_kind_ranks_the_sections(
+    tmp_path, sources, monkeypatch, dispatcher, domain
+):
+    """nlu_fallback: the best kind in the intent ranking is a guess that lets a section
+    of that kind answer when it stands clear; alone, the free-text bar is not met."""
+    _store_with(
+        tmp_path,
+        sources,
+        monkeypatch,
+        "aftercare.md",
+        "# After your injection\n\nSome notes for going home.\n\n"
+        "## Going home\n\nPlease do not drive yourself home after your injection; "
+        "bring someone who can drive you.\n\n"
+        "## Bathing and showering\n\nYou may shower the next day. Do not take a bath "
+        "or swim for two days.\n",
+    )
+    ranking = [
+        {"name": "nlu_fallback", "confidence": 0.3},
+        {"name": "ask_aftercare", "confidence": 0.25},
+        {"name": "ask_why", "confidence": 0.2},
+    ]
+    unsure = make_tracker("can i swim", "nlu_fallback")
+    assert (await run(unsure, dispatcher, domain))["answer_outcome"] == "clarify"
+    unsure.latest_message["intent_ranking"] = ranking
+    result = await run(unsure, dispatcher, domain)
+    assert result["answer_outcome"] == "knowledge", result
+    assert result["cited_sections"][0]["title"] == "Bathing and showering"
