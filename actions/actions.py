@@ -57,9 +57,7 @@ class ActionAnswer(Action):
                 text=message.get("text") or "",
                 misses=misses,
                 language=str(tracker.get_slot("language") or "en"),
-                ranking=[
-                    r.get("name", "") for r in message.get("intent_ranking") or []
-                ],
+                ranking=message.get("intent_ranking"),
             )
         logger.info("answered intent=%s outcome=%s", intent, answer.outcome)
         return [SlotSet(name, value) for name, value in answer.slots().items()]

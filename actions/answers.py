@@ -39,6 +39,8 @@ from knowledge.pipeline import DEFAULT_LANGUAGE
 from knowledge.queries import SearchHit, SectionRef
 
 KIND_PREFIX = "ask_"
+#: The classifier was unsure (Rasa's FallbackClassifier): its best kind is only a guess.
+FALLBACK_INTENT = "nlu_fallback"
 #: Buttons ask for one section: `/ask_section{"section_ref": "<file>#<number>"}`.
 SECTION_INTENT = "ask_section"
 SECTION_ENTITY = "section_ref"
@@ -120,6 +122,9 @@ class Question:
     #: The terms come from the story around the question, not the question itself: a
     #: topic that does not fit the kind of question is then set aside.
     terms_from_story: bool = False
+    #: The kind is the unsure classifier's best guess (nlu_fallback): it ranks the
+    #: sections, but a section answers only when it stands clear of the next.
+    kind_guessed: bool = False
     #: The language it is asked in: answered from the documents in that language.
     language: str = DEFAULT_LANGUAGE
 
@@ -196,15 +201,31 @@ def question_text(text: str) -> str:
     return " ".join(asking[-2:]) if asking else (sentences[-1] if sentences else text)
 
 
-def read_question(
-    intent: str | None, entities: list[dict[str, Any]], text: str
-) -> Question:
-    """The kind, terms and search text of a message."""
-    kinds = project_section_map().kinds
-    kind = None
+def _asked_kind(intent: str | None) -> str | None:
     if intent and intent.startswith(KIND_PREFIX):
-        asked_kind = intent[len(KIND_PREFIX) :]
-        kind = asked_kind if asked_kind in kinds else None
+        kind = intent[len(KIND_PREFIX) :]
+        return kind if kind in project_section_map().kinds else None
+    return None
+
+
+def read_question(
+    intent: str | None,
+    entities: list[dict[str, Any]],
+    text: str,
+    ranking: list[dict[str, Any]] | None = None,
+) -> Question:
+    """The kind, terms and search text of a message.
+
+    `ranking` is the classifier's intent ranking: when it was unsure (nlu_fallback), the
+    best kind in it is taken as a guess.
+    """
+    kind = _asked_kind(intent)
+    guessed = False
+    if intent == FALLBACK_INTENT and ranking:
+        kind = next(
+            (k for r in ranking if (k := _asked_kind(str(r.get("name"))))), None
+        )
+        guessed = kind is not None
     asked = question_text(text)
     start = text.find(asked) if asked != text else 0
     named = [e for e in entities if e.get("entity") in ENTITY_PRIORITY]
@@ -221,6 +242,7 @@ def read_question(
         terms=terms,
         text=asked,
         terms_from_story=not in_question and bool(named) and asked != text,
+        kind_guessed=guessed,
     )
 
 
@@ -257,11 +279,17 @@ def _section_kinds(session: Session) -> SectionKinds:
 
 @dataclass(frozen=True)
 class Candidate:
-    """A section that may answer, with its score and the score it needs."""
+    """A section that may answer, with its score and the score it needs.
+
+    `score` ranks (the search score plus the topic and kind bonuses), `search` is the
+    plain search score and `of_kind` whether the section is known to answer the kind.
+    """
 
     section: SectionRef
     score: float
     needs: float
+    search: float = 0.0
+    of_kind: bool = False
 
 
 def _candidates(
@@ -292,7 +320,7 @@ def _candidates(
         if specific and reviewed and key not in about_keys:
             continue
         hit = hits.get(key)
-        score = hit.score if hit else 0.0
+        search = score = hit.score if hit else 0.0
         of_kind = kinds.answers(section, question.kind)
         if key in about_keys:
             score += TOPIC_BONUS
@@ -306,7 +334,7 @@ def _candidates(
             )
         else:
             needs = ANSWER_SCORE
-        found.append(Candidate(section, score, needs))
+        found.append(Candidate(section, score, needs, search, of_kind))
     order = {_key(c.section): i for i, c in enumerate(found)}
     return sorted(
         found,
@@ -350,15 +378,14 @@ def _not_covered(kind: str | None, misses: int, topic: str | None = None) -> Ans
 
 
 def _topic_only(
-    session: Session, kind: str | None, topic: str, section: SectionRef
+    kind: str | None, topic: str, section: SectionRef, hit: SearchHit | None
 ) -> Answer:
-    """The documents say something about the topic, but not this kind of thing."""
-    hits = [
-        h
-        for h in queries.search(session, topic, 50)
-        if _key(h.section) == _key(section)
-    ]
-    sentence = hits[0].passage if hits else _first_sentence(section.body)
+    """The documents say something about the topic, but not this kind of thing.
+
+    The sentence cited is the section's passage the question matched best (the question
+    names the topic), else the section's first sentence.
+    """
+    sentence = hit.passage if hit else _first_sentence(section.body)
     return Answer(
         outcome="topic_only",
         text=sentence,
@@ -391,18 +418,20 @@ def answer_question(session: Session, question: Question, misses: int) -> Answer
     if passing:
         best = passing[0]
         runner_up = next((c for c in ranked if c is not best), None)
+        # a section of the asked kind has passed its own bar; a free-text match (one
+        # that needs ANSWER_SCORE) must also stand clear of the next section
         clear = (
-            best.needs <= ANSWER_SCORE
+            (best.of_kind and not question.kind_guessed)
             or runner_up is None
             or (best.score >= ANSWER_MARGIN * runner_up.score)
         )
-        if clear or question.kind is not None:
+        if clear or (question.kind is not None and not question.kind_guessed):
             # offered next: the other sections about the topic, else the next matches
             rest = [c.section for c in ranked if c is not best and c.score > 0]
             others = [s for s in about if s != best.section] if about else rest
             return _knowledge(session, best.section, others)
     if topic is not None and not question.terms_from_story:
-        return _topic_only(session, question.kind, topic, about[0])
+        return _topic_only(question.kind, topic, about[0], hits.get(_key(about[0])))
     kinds = _section_kinds(session)
     of_kind = [c.section for c in ranked if kinds.answers(c.section, question.kind)]
     # no clear match in words: a document's introduction of this kind speaks for it
@@ -411,12 +440,7 @@ def answer_question(session: Session, question: Question, misses: int) -> Answer
         return _knowledge(session, intros[0], [s for s in of_kind if s != intros[0]])
     if len(of_kind) == 1:
         return _knowledge(session, of_kind[0], [])
-    matching = [
-        c
-        for c in ranked
-        if c.score - (c.needs - ANSWER_SCORE if c.needs > ANSWER_SCORE else 0)
-        >= CLARIFY_SCORE
-    ]
+    matching = [c for c in ranked if c.search >= CLARIFY_SCORE]
     if of_kind or matching:
         offered = [_describe(s) for s in (of_kind or [c.section for c in matching])]
         return Answer(outcome="clarify", offered=offered[:MAX_OFFERED])
@@ -447,14 +471,15 @@ def decide(
     entities: list[dict[str, Any]],
     text: str,
     misses: int,
+    ranking: list[dict[str, Any]] | None = None,
     language: str = DEFAULT_LANGUAGE,
-    ranking: Sequence[str] = (),
 ) -> Answer:
     """The answer to a message: by kind and topic, by a section asked for, by search.
 
-    `language` and `ranking` (the classifier's intents, best first) matter for a message
-    in another language: it is answered by its best question intent from the documents
-    in its language, or gets the language's note when there are none.
+    `ranking` is the message's intent ranking (the kind is guessed from it when the
+    classifier was unsure). A message in another language (intent other_language) is
+    answered by its best question intent in the ranking from the documents in its
+    `language`, or gets the language's note when there are none.
     """
     problem = settings.input_problem(text)
     if problem is not None:  # "empty" or "too_long": the patient is asked to (re)phrase
@@ -471,8 +496,9 @@ def decide(
         ):
             return Answer(outcome=OTHER_LANGUAGE_OUTCOME, misses=misses)
         # The vocabulary's terms are English: the question's own words find the topic.
-        intent, entities = question_intent(ranking), []
-    question = read_question(intent, entities, text)
+        intent = question_intent([str(r.get("name", "")) for r in ranking or []])
+        entities = []
+    question = read_question(intent, entities, text, ranking)
     if intent in OFF_TOPIC_INTENTS:
         question = Question(None, (), question.text)
     if asked_in != DEFAULT_LANGUAGE:

@@ -189,8 +189,8 @@ def answer_report(
                     parse.get("entities") or [],
                     question.text,
                     0,
+                    parse.get("intent_ranking"),
                     language=str((parse.get("language") or {}).get("code") or "en"),
-                    ranking=[r["name"] for r in parse.get("intent_ranking") or []],
                 )
                 answer_outcome = answer.outcome
                 cited = answer.cited[0] if answer.cited else None

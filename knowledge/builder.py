@@ -304,9 +304,11 @@ def _populate(
             sections.append(section)
             title_doc = nlp(parsed.title)
             body_doc = nlp(parsed.body)
+            # every passage is found by its headings too: a subsection by its parent's
+            headings = pipeline.lemmas(nlp(" ".join(parsed.heading_path)), nlp)
             for i, sentence in enumerate(body_doc.sents):
                 lemma_text = " ".join(
-                    pipeline.lemmas(title_doc, nlp)
+                    (headings or pipeline.lemmas(title_doc, nlp))
                     + pipeline.lemmas(sentence.as_doc(), nlp)
                 )
                 section.passages.append(

@@ -49,28 +49,57 @@ class SectionMap:
         return found.category if found else "other"
 
     def kinds_from_headings(self, headings: list[str]) -> tuple[str, ...]:
-        """The kinds whose cues appear in a heading path (deepest heading first).
+        """The kinds whose cues appear in a heading path, the deepest heading's first.
 
-        Accents are folded away first, so a Spanish heading ("Después de la
-        inyección") matches its cue written plainly ("despues").
+        A section answers what its own heading cues and what its parents' headings do
+        ("Going home" > "If you had sedation" is aftercare and the day of sedation).
+        Words are compared by a crude stem ("arrive" matches "arriving"), and a cue
+        inside a longer cue that matched is not counted ("pain relief" is about the
+        medicines, not about how long relief lasts).
         """
         found: list[str] = []
         for heading in reversed(headings):
-            plain = fold_accents(heading.lower())
-            words = " " + " ".join(re.findall(r"[a-z0-9-]+", plain)) + " "
-            for kind in self.kinds.values():
-                if kind.name not in found and any(
-                    f" {cue} " in words for cue in kind.heading_cues
-                ):
-                    found.append(kind.name)
-            if found:  # the deepest heading with a cue decides
-                break
+            for kind in self._cued(heading):
+                if kind not in found:
+                    found.append(kind)
         return tuple(found)
+
+    def _cued(self, heading: str) -> list[str]:
+        plain = fold_accents(heading.lower())  # Spanish cues are written without accents
+        words = [_stem(w) for w in re.findall(r"[a-z0-9]+", plain)]
+        matches = []  # (start, end, kind)
+        for kind in self.kinds.values():
+            for cue in kind.heading_cues:
+                cue_words = [_stem(w) for w in re.findall(r"[a-z0-9]+", cue)]
+                size = len(cue_words)
+                for start in range(len(words) - size + 1):
+                    if cue_words and words[start : start + size] == cue_words:
+                        matches.append((start, start + size, kind.name))
+        kinds: list[str] = []
+        for start, end, name in matches:
+            inside_longer = any(
+                s <= start and end <= e and e - s > end - start for s, e, _ in matches
+            )
+            if not inside_longer and name not in kinds:
+                kinds.append(name)
+        return kinds
 
     def mapped(self, file: str, title: str) -> tuple[str, ...] | None:
         """The reviewed kinds of a section, or None when the map does not list it."""
         by_title = {t.lower(): k for t, k in self.documents.get(file, {}).items()}
         return by_title.get(title.lower())
+
+
+_SUFFIXES = ("ations", "ation", "ings", "ing", "ies", "es", "ed", "al", "s")
+
+
+def _stem(word: str) -> str:
+    """A crude stem, the same for a cue's words and a heading's: enough for headings."""
+    for suffix in _SUFFIXES:
+        if word.endswith(suffix) and len(word) - len(suffix) >= 3:
+            word = word[: -len(suffix)]
+            break
+    return word[:-1] if word.endswith("e") and len(word) > 3 else word
 
 
 def parse_section_map(data: object, source: str = "sections.yml") -> SectionMap:

@@ -414,3 +414,99 @@ async def test_the_yes_or_no_after_an_answer_is_recorded_as_feedback(
     )
     assert slots(events) == {"answer_feedback": feedback}
     assert dispatcher.messages == []  # the rules say the reply
+
+
+def _store_with(tmp_path, sources, monkeypatch, name, text):
+    """The guide plus one more document, built into a store of its own."""
+    from knowledge.builder import build_store
+
+    (sources / name).write_text(text, encoding="utf-8")
+    url = f"sqlite:///{tmp_path / 'knowledge.db'}"
+    build_store(url=url, sources_dir=sources)
+    monkeypatch.setenv("KNOWLEDGE_DB_URL", url)
+
+
+async def test_a_free_text_match_without_a_clear_winner_is_not_answered(
+    tmp_path, sources, monkeypatch, dispatcher, domain
+):
+    """A question of no kind is answered by search alone only when its best section
+    stands ANSWER_MARGIN clear of the next; two equal matches are offered instead."""
+    _store_with(
+        tmp_path,
+        sources,
+        monkeypatch,
+        "visiting.md",
+        "# Visiting the clinic\n\nSome practical notes.\n\n"
+        "## Parking\n\nThe car park by the north gate has parking for patients.\n\n"
+        "## Access\n\nThe car park by the south gate has parking for wheelchairs.\n",
+    )
+    result = await run(
+        make_tracker("car park parking", "out_of_scope"), dispatcher, domain
+    )
+    assert result["answer_outcome"] == "clarify", result
+    assert {o["title"] for o in result["offered_sections"]} == {"Parking", "Access"}
+
+
+async def test_a_story_topic_with_no_matching_words_is_not_a_did_you_mean(
+    use_store, session
+):
+    """The clarify offer counts a section's own search score, not the bonus for the
+    topic a story around the question named: no word matched, nothing is offered."""
+    story = (
+        "My knee has been bad for years and my GP sent me to the clinic for it, and I have "
+        "been reading everything I can find about what might be done for it since then. "
+        "What about the blorp wibble?"
+    )
+    answer = decide(session, "nlu_fallback", [ent("body_area", "knee", 3)], story, 0)
+    assert answer.outcome == "not_covered", answer
+
+
+async def test_topic_only_cites_the_matched_sentence_without_searching_again(
+    use_store, dispatcher, domain, monkeypatch
+):
+    from knowledge import queries
+
+    def no_second_search(*_args, **_kwargs):
+        raise AssertionError("topic_only searched the store a second time")
+
+    monkeypatch.setattr(queries, "search", no_second_search)
+    result = await run(
+        make_tracker(
+            "is prp safe",
+            "ask_safety",
+            entities=[ent("injection_type", "platelet-rich plasma", 3)],
+        ),
+        dispatcher,
+        domain,
+    )
+    assert result["answer_outcome"] == "topic_only"
+    assert "PRP" in result["answer_text"] or "platelet" in result["answer_text"].lower()
+
+
+async def test_an_unsure_classifiers_best_kind_ranks_the_sections(
+    tmp_path, sources, monkeypatch, dispatcher, domain
+):
+    """nlu_fallback: the best kind in the intent ranking is a guess that lets a section
+    of that kind answer when it stands clear; alone, the free-text bar is not met."""
+    _store_with(
+        tmp_path,
+        sources,
+        monkeypatch,
+        "aftercare.md",
+        "# After your injection\n\nSome notes for going home.\n\n"
+        "## Going home\n\nPlease do not drive yourself home after your injection; "
+        "bring someone who can drive you.\n\n"
+        "## Bathing and showering\n\nYou may shower the next day. Do not take a bath "
+        "or swim for two days.\n",
+    )
+    ranking = [
+        {"name": "nlu_fallback", "confidence": 0.3},
+        {"name": "ask_aftercare", "confidence": 0.25},
+        {"name": "ask_why", "confidence": 0.2},
+    ]
+    unsure = make_tracker("can i swim", "nlu_fallback")
+    assert (await run(unsure, dispatcher, domain))["answer_outcome"] == "clarify"
+    unsure.latest_message["intent_ranking"] = ranking
+    result = await run(unsure, dispatcher, domain)
+    assert result["answer_outcome"] == "knowledge", result
+    assert result["cited_sections"][0]["title"] == "Bathing and showering"

@@ -88,7 +88,7 @@ def test_search_stays_within_the_question_language(spanish_store):
 def test_a_spanish_question_is_answered_from_the_spanish_leaflet_by_its_kind(
     spanish_store,
 ):
-    ranking = ["other_language", "ask_medications", "ask_safety"]
+    ranking = [{"name": n} for n in ("other_language", "ask_medications", "ask_safety")]
     with _session(spanish_store) as session:
         answer = decide(
             session,
@@ -113,7 +113,7 @@ def test_a_spanish_question_the_leaflet_does_not_cover_is_not_covered(spanish_st
             "aceptan el seguro de medicaid",
             0,
             language="es",
-            ranking=["other_language", "ask_cost_insurance"],
+            ranking=[{"name": "other_language"}, {"name": "ask_cost_insurance"}],
         )
     assert answer.outcome == "not_covered"
     assert answer.category == "cost_insurance"
@@ -127,7 +127,7 @@ def test_without_documents_in_the_language_the_note_is_the_answer(session):
         "tomo anticoagulantes, cuando los vuelvo a tomar",
         0,
         language="es",
-        ranking=["other_language", "ask_medications"],
+        ranking=[{"name": "other_language"}, {"name": "ask_medications"}],
     )
     assert answer.outcome == OTHER_LANGUAGE_OUTCOME
     assert answer.slots()["answer_outcome"] == OTHER_LANGUAGE_OUTCOME

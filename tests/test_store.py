@@ -42,6 +42,15 @@ def test_an_unmapped_documents_headings_give_its_kinds():
     assert section_map.kinds_from_headings(["Aftercare", "Going home"]) == ("aftercare",)
     assert "safety" in section_map.kinds_from_headings(["Side effects"])
     assert section_map.kinds_from_headings(["Our team"]) == ()
+    # a subsection answers its parent's kinds too, its own first
+    assert section_map.kinds_from_headings(["Going home", "If you had sedation"]) == (
+        "procedure_day",
+        "aftercare",
+    )
+    # words compare by stem: "showers" and "baths" are cued by "shower" and "bath"
+    assert section_map.kinds_from_headings(["Showers and baths"]) == ("aftercare",)
+    # a cue inside a longer cue that matched does not count: pain relief is medicines
+    assert section_map.kinds_from_headings(["Pain relief"]) == ("medications",)
     assert section_map.category("safety") == "safety_risks"
     assert section_map.category(None) == "other"
 
