@@ -26,12 +26,12 @@ from bot.records.models import ConversationSummary
 from bot.staff import auth
 from bot.staff.views import (
     DEFAULT_DAYS,
-    _parse_day,
-    _safe_next,
     csv_cell,
     csv_download,
     in_db,
     page,
+    parse_day,
+    safe_next,
     staff_only,
     templates,
 )
@@ -43,8 +43,8 @@ EMERGENCY_DAYS = 30
 
 def day_range(request: Request) -> tuple[date, date]:
     """(since, until) from the query, both included; the last 7 days by default."""
-    until = _parse_day(request.args.get("until")) or date.today()
-    since = _parse_day(request.args.get("since")) or until - timedelta(
+    until = parse_day(request.args.get("until")) or date.today()
+    since = parse_day(request.args.get("since")) or until - timedelta(
         days=DEFAULT_DAYS - 1
     )
     if since > until:
@@ -165,7 +165,7 @@ def blueprint() -> Blueprint:
                 message="No such emergency conversation.",
             )
         return response.redirect(
-            _safe_next(request.form.get("next") or "/staff/emergencies"), status=303
+            safe_next(request.form.get("next") or "/staff/emergencies"), status=303
         )
 
     return bp

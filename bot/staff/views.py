@@ -207,14 +207,15 @@ def staff_only(handler: Handler) -> Handler:
     return wrapper
 
 
-def _safe_next(value: str | None) -> str:
+def safe_next(value: str | None) -> str:
     """Only a path inside the console (no open redirect)."""
     if value and value.startswith("/staff") and not value.startswith("//"):
         return value
     return "/staff"
 
 
-def _parse_day(value: str | None) -> date | None:
+def parse_day(value: str | None) -> date | None:
+    """A YYYY-MM-DD query value as a date; None when absent or not a date."""
     try:
         return date.fromisoformat(value) if value else None
     except ValueError:
@@ -225,8 +226,8 @@ def date_range(
     request: Request,
 ) -> tuple[date | None, date | None, float | None, float | None]:
     """(since, until) days from the query and their Unix times; until is inclusive."""
-    since = _parse_day(request.args.get("since"))
-    until = _parse_day(request.args.get("until"))
+    since = parse_day(request.args.get("since"))
+    until = parse_day(request.args.get("until"))
     if "since" not in request.args and "until" not in request.args:
         since = date.today() - timedelta(days=DEFAULT_DAYS - 1)
     start = datetime.combine(since, datetime.min.time()).timestamp() if since else None
@@ -321,7 +322,7 @@ def blueprint() -> Blueprint:
     @bp.get("/login")
     async def login_form(request: Request) -> HTTPResponse:
         if await logged_in(request):
-            return response.redirect(_safe_next(request.args.get("next")))
+            return response.redirect(safe_next(request.args.get("next")))
         return _login_page(request, None, 200)
 
     @bp.post("/login")
@@ -357,7 +358,7 @@ def blueprint() -> Blueprint:
             )
         if token is None:
             return _login_page(request, "Wrong name or password.", 401)
-        resp = response.redirect(_safe_next(form.get("next")), status=303)
+        resp = response.redirect(safe_next(form.get("next")), status=303)
         _set_cookie(
             request,
             resp,
@@ -472,7 +473,7 @@ def blueprint() -> Blueprint:
 
         if not await in_db(change):
             return page("message.html", 404, user=user, message="No such call-back.")
-        back = _safe_next(request.form.get("next") or "/staff/callbacks")
+        back = safe_next(request.form.get("next") or "/staff/callbacks")
         return response.redirect(back, status=303)
 
     @bp.route("/ask", methods=["GET", "POST"])
@@ -506,7 +507,7 @@ def _login_page(request: Request, error: str | None, status: int) -> HTTPRespons
         status,
         error=error,
         csrf=token,
-        next=_safe_next(next_value),
+        next=safe_next(next_value),
         insecure_hint=cookie_secure(request)
         and request.scheme != "https"
         and request.headers.get("x-forwarded-proto") != "https",
