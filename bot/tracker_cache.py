@@ -17,8 +17,9 @@ are written with one multi-row insert on a plain connection, and the id check is
 textual query: Rasa's ORM path (a unit of work per event, statement cache keys, a session
 per query) cost more than the database work itself (docs/benchmarks.md).
 
-`install()` patches rasa.core.tracker_store.SQLTrackerStore in this process (bot.speed
-calls it from the server); the cache holds at most `CAPACITY` conversations.
+`install()` patches rasa.core.tracker_store.SQLTrackerStore in this process (the patch
+bot.patches.trackercache calls it from the server); the cache holds at most `CAPACITY`
+conversations.
 """
 
 from __future__ import annotations
