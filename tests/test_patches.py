@@ -99,9 +99,32 @@ def test_another_rasa_version_leaves_every_patch_out(
     left_out = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
     assert len(left_out) == len(PATCHES)  # one line each
     for name, line in zip(PATCHES, left_out, strict=True):
-        assert line.startswith(f"patch {name} not applied")
+        assert line.startswith(f"speed measure {name} not applied")
         assert "3.6.21" in line and "3.6.22" in line
         assert patch_module(name).REPLACES[0] in line
+
+
+@pytest.mark.parametrize("name", ["rulekeys", "entitydoc"])
+def test_the_classes_speed_ups_are_used_on_the_checked_version_only(
+    name: str, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    import rasa
+
+    from bot.entities import ClinicEntityExtractor
+    from bot.policies import ClinicRulePolicy
+
+    monkeypatch.delenv("SPEED_MEASURES", raising=False)
+    assert all(callable(replaced(d)) for d in patches.EXTENSIONS[name].REPLACES)
+    assert patches.measure_enabled(name)
+    monkeypatch.setattr(rasa, "__version__", "3.7.0")
+    with caplog.at_level(logging.WARNING, logger="bot.patches"):
+        assert not patches.measure_enabled(name)
+    [line] = [r.getMessage() for r in caplog.records]
+    assert line.startswith(f"speed measure {name} not applied") and "3.7.0" in line
+    policy = object.__new__(ClinicRulePolicy)
+    policy._indexes, policy.index_rules = {}, patches.measure_enabled("rulekeys")
+    assert not policy.index_rules  # RulePolicy's own path
+    assert not ClinicEntityExtractor({"dimensions": None}).reuse_parse
 
 
 def test_on_the_checked_version_each_patch_is_applied(

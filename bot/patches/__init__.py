@@ -13,8 +13,10 @@ SpacyNLP's parse in the project's extractor (bot.entities.ClinicEntityExtractor)
 
 Every measure can be switched off for an A/B comparison with SPEED_MEASURES (a
 comma-separated list of the names in MEASURES; "none" switches all off, unset means all
-on); the two classes above read the same switch (`rulekeys`, `entitydoc`). What each
-one bought is in docs/benchmarks.md ("What made it faster").
+on); the two classes above read the same switch (`rulekeys`, `entitydoc`), and use
+their speed-ups only on the Rasa version those were checked against (EXTENSIONS),
+since they override Rasa's methods. What each one bought is in docs/benchmarks.md
+("What made it faster").
 """
 
 from __future__ import annotations
@@ -23,6 +25,7 @@ import importlib
 import logging
 import os
 from collections.abc import Callable
+from dataclasses import dataclass
 from types import ModuleType
 from typing import Any, Protocol, TypeVar, cast
 
@@ -44,21 +47,43 @@ PATCHES = (
     "paststates",
     "admission",
 )
-#: Speed-ups that are the project's own classes, switched by the same variable.
-EXTENSIONS = ("rulekeys", "entitydoc")
-MEASURES = (*PATCHES, *EXTENSIONS)
-
 F = TypeVar("F", bound=Callable[..., Any])
 
 
-class Patch(Protocol):
-    """What each patch module provides."""
+class Checked(Protocol):
+    """The Rasa functions a measure replaces and the Rasa it was checked against."""
 
     REPLACES: tuple[str, ...]
     CHECKED_RASA_VERSION: str
 
+
+class Patch(Checked, Protocol):
+    """What each patch module provides."""
+
     def install(self, app: Sanic) -> None:
         """Put the replacement in place."""
+
+
+@dataclass
+class Extension:
+    """A speed-up in one of the project's own classes that overrides a Rasa method."""
+
+    REPLACES: tuple[str, ...]
+    CHECKED_RASA_VERSION: str
+
+
+#: Speed-ups in the project's own classes (config.yml), switched by the same variable
+#: and, like the patches, used only on the Rasa they were checked against.
+EXTENSIONS = {
+    "rulekeys": Extension(
+        ("rasa.core.policies.rule_policy.RulePolicy._get_possible_keys",), "3.6.21"
+    ),
+    "entitydoc": Extension(
+        ("rasa.nlu.extractors.spacy_entity_extractor.SpacyEntityExtractor.process",),
+        "3.6.21",
+    ),
+}
+MEASURES = (*PATCHES, *EXTENSIONS)
 
 
 def rasa_original(owner: object, name: str) -> Any:
@@ -88,8 +113,8 @@ def enabled_measures() -> set[str]:
 
 
 def measure_enabled(name: str) -> bool:
-    """Whether SPEED_MEASURES switches measure `name` on."""
-    return name in enabled_measures()
+    """Whether the project's class uses speed-up `name` (EXTENSIONS) on this Rasa."""
+    return name in enabled_measures() and applies(name, EXTENSIONS[name])
 
 
 def patch_module(name: str) -> Patch:
@@ -105,14 +130,14 @@ def rasa_version() -> str:
     return str(rasa.__version__)
 
 
-def applies(name: str, patch: Patch) -> bool:
+def applies(name: str, patch: Checked) -> bool:
     """Whether `patch` was checked against the running Rasa; else says so, once."""
     running = rasa_version()
     if running == patch.CHECKED_RASA_VERSION:
         return True
     logger.warning(
-        "patch %s not applied: checked against Rasa %s, this is Rasa %s (%s stays "
-        "Rasa's own)",
+        "speed measure %s not applied: checked against Rasa %s, this is Rasa %s (%s "
+        "stays Rasa's own)",
         name,
         patch.CHECKED_RASA_VERSION,
         running,
