@@ -8,8 +8,9 @@ read-modify-write of a lock atomic with an exclusive `flock` on one guard file, 
 workers never hand out the same ticket. The files of finished conversations are removed;
 a crashed worker's tickets expire after the lock lifetime like Rasa's own.
 
-endpoints.yml is not needed: bot.speed selects it when SANIC_WORKERS > 1 and no lock
-store is configured. Folder: LOCK_DIR (default build/locks).
+endpoints.yml need not name it: `share_between_workers` (called by bot.server) selects
+it when SANIC_WORKERS > 1 and no lock store is configured. Folder: LOCK_DIR (default
+build/locks).
 """
 
 from __future__ import annotations
@@ -25,6 +26,22 @@ from typing import IO, Any
 
 from rasa.core.lock import TicketLock
 from rasa.core.lock_store import LOCK_LIFETIME, LockStore
+from rasa.core.utils import AvailableEndpoints
+from rasa.utils.endpoints import EndpointConfig
+
+
+def share_between_workers(endpoints: AvailableEndpoints | None) -> None:
+    """With SANIC_WORKERS > 1 and no lock store configured, use FileLockStore.
+
+    Rasa refuses more than one worker with its in-memory lock store (each worker would
+    have its own locks); the file lock store is shared by the workers on this machine.
+    """
+    try:
+        workers = int(os.environ.get("SANIC_WORKERS", "1"))
+    except ValueError:
+        return  # Rasa reports the bad value and uses one worker
+    if workers > 1 and endpoints is not None and endpoints.lock_store is None:
+        endpoints.lock_store = EndpointConfig(type=f"{__name__}.FileLockStore")
 
 
 class FileLockStore(LockStore):

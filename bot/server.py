@@ -90,7 +90,16 @@ def build_app(
     import rasa.core.utils
     from rasa.core.utils import AvailableEndpoints
 
-    from bot import channels, conversation_store, settings, speed, staff, status, web
+    from bot import (
+        channels,
+        conversation_store,
+        lock_store,
+        patches,
+        settings,
+        staff,
+        status,
+        web,
+    )
 
     check_secrets()
     os.environ.update(settings.endpoint_defaults())
@@ -115,7 +124,8 @@ def build_app(
     web.install(app)
     staff.install(app)
     status.install(app, endpoints.action if endpoints else None)
-    speed.apply(app, endpoints)
+    lock_store.share_between_workers(endpoints)
+    patches.apply(app)
     app.register_listener(
         partial(rasa.core.run.load_agent_on_start, model, endpoints, None),
         "before_server_start",

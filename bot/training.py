@@ -27,6 +27,8 @@ INPUT_FILES = (
     "knowledge/vocabulary.yml",
     "knowledge/entity_patterns.jsonl",
     "bot/nlu.py",
+    "bot/entities.py",
+    "bot/policies.py",
     "bot/red_flags.py",
     "bot/language.py",
 )

@@ -75,14 +75,14 @@ def test_lock_store_is_chosen_for_several_workers(
 ) -> None:
     from rasa.core.utils import AvailableEndpoints, number_of_sanic_workers
 
-    from bot import speed
+    from bot.lock_store import share_between_workers
 
     endpoints = AvailableEndpoints()
     monkeypatch.setenv("SANIC_WORKERS", "2")
-    speed.share_locks_between_workers(endpoints)
+    share_between_workers(endpoints)
     assert endpoints.lock_store.type == "bot.lock_store.FileLockStore"
     assert number_of_sanic_workers(endpoints.lock_store) == 2
     monkeypatch.setenv("SANIC_WORKERS", "1")
     single = AvailableEndpoints()
-    speed.share_locks_between_workers(single)
+    share_between_workers(single)
     assert single.lock_store is None

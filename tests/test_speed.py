@@ -1,7 +1,8 @@
 """The speed measures change how fast the Rasa server answers, never what it answers.
 
-Each measure patches Rasa in the server's process; here every patch is undone after its
-test (monkeypatch), so the rest of the suite runs against Rasa as shipped.
+Each patch (bot/patches/) changes Rasa in the server's process; here every patch is
+undone after its test (monkeypatch), so the rest of the suite runs against Rasa as
+shipped. The project's policy and entity extractor are compared with Rasa's classes.
 """
 
 from __future__ import annotations
@@ -14,7 +15,17 @@ from rasa.core.tracker_store import SQLTrackerStore
 from rasa.shared.core.domain import Domain
 from rasa.shared.core.events import ActionExecuted, SessionStarted, UserUttered
 
-from bot import speed, tracker_cache
+from bot import patches, policies, tracker_cache
+from bot.patches import (
+    admission,
+    dietcall,
+    graphrunner,
+    keepalive,
+    paststates,
+    schema,
+    sparsestack,
+    subclasses,
+)
 
 DOMAIN = Domain.from_yaml(
     """
@@ -182,7 +193,7 @@ def test_action_results_are_still_validated(monkeypatch: pytest.MonkeyPatch) -> 
     monkeypatch.setattr(
         RemoteAction, "_validate_action_result", RemoteAction._validate_action_result
     )
-    speed.validate_action_results_once()
+    schema.validate_action_results_once()
     action = RemoteAction("action_answer", None)
     assert action._validate_action_result({"events": [], "responses": []})
     with pytest.raises(ValidationError):
@@ -226,9 +237,9 @@ def test_action_results_are_judged_as_rasas_schema_judges_them(
     monkeypatch.setattr(
         RemoteAction, "_validate_action_result", RemoteAction._validate_action_result
     )
-    schema = RemoteAction.action_response_format_spec()
-    rasa = validators.validator_for(schema)(schema)
-    speed.validate_action_results_once()
+    spec = RemoteAction.action_response_format_spec()
+    rasa = validators.validator_for(spec)(spec)
+    schema.validate_action_results_once()
     action = RemoteAction("action_answer", None)
     ok = {"event": "slot", "name": "a", "value": 1}
     for result in (
@@ -249,7 +260,7 @@ def test_subclass_walk_is_remembered(monkeypatch: pytest.MonkeyPatch) -> None:
 
     monkeypatch.setattr(common, "all_subclasses", common.all_subclasses)
     expected = common.all_subclasses(Event)
-    speed.memoize_all_subclasses()
+    subclasses.memoize_all_subclasses()
     assert common.all_subclasses(Event) == expected
     assert Event.resolve_by_type("user") is UserUttered
 
@@ -260,7 +271,7 @@ async def test_one_connection_session_per_endpoint(
     from rasa.utils.endpoints import EndpointConfig
 
     monkeypatch.setattr(EndpointConfig, "session", EndpointConfig.session)
-    close = speed.keep_connections_alive()
+    close = keepalive.keep_connections_alive()
     endpoint = EndpointConfig("http://127.0.0.1:1/webhook")
     async with endpoint.session() as first:
         pass
@@ -274,7 +285,7 @@ async def test_one_connection_session_per_endpoint(
 @pytest.mark.parametrize(
     ("setting", "expected"),
     [
-        ("", set(speed.MEASURES)),
+        ("", set(patches.MEASURES)),
         ("none", set()),
         ("schema, sqlite", {"schema", "sqlite"}),
         ("schema,bogus", {"schema"}),
@@ -284,7 +295,7 @@ def test_measures_are_chosen_by_the_environment(
     setting: str, expected: set[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setenv("SPEED_MEASURES", setting)
-    assert speed.enabled_measures() == expected
+    assert patches.enabled_measures() == expected
 
 
 def stored_rows(path: Path) -> list[tuple]:
@@ -401,9 +412,9 @@ def test_the_model_measures_change_no_prediction(
         Features, "_combine_sparse_features", Features._combine_sparse_features
     )
     monkeypatch.setattr(RasaModel, "_rasa_predict", RasaModel._rasa_predict)
-    speed.stack_sparse_features_directly()
-    speed.call_concrete_prediction_steps()
-    assert outputs(speed.sequential_graph_runner(), tmp_path / "fast") == expected
+    sparsestack.stack_sparse_features_directly()
+    dietcall.call_concrete_prediction_steps()
+    assert outputs(graphrunner.SequentialGraphRunner, tmp_path / "fast") == expected
     assert [type(step).__name__ for step in steps] == ["Function", "FlatPredictionStep"]
 
 
@@ -436,7 +447,7 @@ def test_rule_matching_measure_changes_no_prediction(
     if not model_is_current():
         pytest.fail("the trained model is missing or stale: run `make model`")
     metadata, runner = loader.load_predict_graph_runner(
-        tmp_path, MODEL_FILE, LocalModelStorage, speed.sequential_graph_runner()
+        tmp_path, MODEL_FILE, LocalModelStorage, graphrunner.SequentialGraphRunner
     )
     domain = metadata.domain
     conversations = conversation_tests(domain)
@@ -457,21 +468,38 @@ def test_rule_matching_measure_changes_no_prediction(
                     found.append((prediction.policy_name, prediction.probabilities))
         return found
 
-    expected = predictions()
-    for name in ("_get_possible_keys", "_rule_key_to_state"):
-        monkeypatch.setattr(RulePolicy, name, RulePolicy.__dict__[name])
-    original = RulePolicy._get_possible_keys
-    speed.parse_each_rule_once()
-    assert predictions() == expected
-    assert len(expected) > 300  # the long conversation ran (315 events)
-
-    # The rules a state history admits, compared directly: every turn of the long
-    # conversation, and histories shuffled together from its states.
     policy = next(
         node._component
         for node in runner._instantiated_nodes.values()
         if isinstance(getattr(node, "_component", None), RulePolicy)
     )
+    assert isinstance(policy, policies.ClinicRulePolicy)  # as config.yml names it
+    assert policy.index_rules
+    with monkeypatch.context() as rasas:  # RulePolicy's own path
+        rasas.setattr(policy, "index_rules", False)
+        rasas.setattr(
+            policies.ClinicRulePolicy,
+            "_rule_key_to_state",
+            RulePolicy.__dict__["_rule_key_to_state"],
+        )
+        expected = predictions()
+    assert predictions() == expected
+    assert len(expected) > 300  # the long conversation ran (315 events)
+    assert policy._indexes  # the index was used
+    restart = DialogueStateTracker.from_events(
+        "p1",
+        [ActionExecuted("action_listen"), UserUttered("/restart", {"name": "restart"})],
+        slots=domain.slots,
+    )
+    prediction = runner.run(
+        inputs={"__tracker__": restart}, targets=[metadata.core_target]
+    )[metadata.core_target]
+    predicted = domain.action_names_or_texts[prediction.max_confidence_index]
+    assert predicted == "action_restart"  # RulePolicy's default rules still apply
+
+    # The rules a state history admits, compared directly: every turn of the long
+    # conversation, and histories shuffled together from its states.
+    original = RulePolicy._get_possible_keys
     long_one = DialogueStateTracker.from_events(
         "p1", conversations[-1], slots=domain.slots
     )
@@ -489,9 +517,7 @@ def test_rule_matching_measure_changes_no_prediction(
             )
 
 
-def test_rules_naming_no_action_are_always_compared(
-    monkeypatch: pytest.MonkeyPatch,
-) -> None:
+def test_rules_naming_no_action_are_always_compared() -> None:
     """Rules whose last turn names no action (a conversation start, an action text, a
     "should not be set") are not grouped away; every rule shape is judged as Rasa does."""
     import itertools
@@ -500,8 +526,6 @@ def test_rules_naming_no_action_are_always_compared(
 
     from rasa.core.policies.rule_policy import SHOULD_NOT_BE_SET, RulePolicy
 
-    for name in ("_get_possible_keys", "_rule_key_to_state"):
-        monkeypatch.setattr(RulePolicy, name, RulePolicy.__dict__[name])
     original = RulePolicy._get_possible_keys
     turns = [
         {},  # a conversation start
@@ -517,9 +541,9 @@ def test_rules_naming_no_action_are_always_compared(
         for length in (1, 2, 3)
         for states in itertools.product(turns, repeat=length)
     }
-    policy = object.__new__(RulePolicy)
-    speed.parse_each_rule_once()
-    assert speed.index_rules(rules, json.loads).unindexed  # the shapes are there
+    policy = object.__new__(policies.ClinicRulePolicy)
+    policy._indexes, policy.index_rules = {}, True
+    assert policies.index_rules(rules).unindexed  # the shapes are there
     conversation_turns = [turn for turn in turns[1:] if "prev_action" in turn]
     chosen = random.Random(11)
     for _ in range(300):
@@ -561,7 +585,7 @@ def test_continued_past_states_are_rasas_at_every_event(
         Domain, "states_for_tracker_history", Domain.states_for_tracker_history
     )
     rasas = Domain.states_for_tracker_history
-    speed.continue_past_states()
+    paststates.continue_past_states()
     compared = 0
     for events in conversations:
         for omit in (False, True):
@@ -597,37 +621,50 @@ def patient_texts() -> list[str]:
 def test_entities_from_the_lowercased_parse_are_rasas(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    """On every patient message of the project (and odd casing), the extractor gives the
-    entities Rasa's second parse gives; values keep the patient's casing."""
+    """On every patient message of the project (and odd casing), the project's extractor
+    gives the entities Rasa's SpacyEntityExtractor (with its second parse) gives; values
+    keep the patient's casing."""
     from rasa.nlu.constants import SPACY_DOCS
     from rasa.nlu.extractors.spacy_entity_extractor import SpacyEntityExtractor
     from rasa.nlu.utils.spacy_utils import SpacyModel
     from rasa.shared.nlu.training_data.message import Message
 
+    from bot.entities import ClinicEntityExtractor
     from knowledge import pipeline
 
     nlp = pipeline.load()
     model = SpacyModel(model=nlp, model_name="clinic")
-    extractor = SpacyEntityExtractor(
-        {**SpacyEntityExtractor.get_default_config(), "dimensions": None}
-    )
+    config = {**SpacyEntityExtractor.get_default_config(), "dimensions": None}
     odd = ["PRP for my KNEE", "Epidural Steroid Injection?", "İstanbul knee prp", "ÉPIDURAL"]
     texts = [*patient_texts(), *odd]
     assert len(texts) > 2000
 
-    def entities() -> list[Any]:
+    def entities(extractor: SpacyEntityExtractor) -> list[Any]:
         messages = []
         for text in texts:
             message = Message(data={"text": text})
             message.set(SPACY_DOCS["text"], nlp(text.lower()))  # as SpacyNLP leaves it
             messages.append(message)
         extractor.process(messages, model)
-        return [message.get("entities", []) for message in messages]
+        return [
+            [{**entity, "extractor": "any"} for entity in message.get("entities", [])]
+            for message in messages
+        ]
 
-    expected = entities()
-    monkeypatch.setattr(SpacyEntityExtractor, "process", SpacyEntityExtractor.process)
-    speed.reuse_the_lowercased_parse()
-    assert entities() == expected
+    expected = entities(SpacyEntityExtractor(config))
+    parses = 0
+    parse = nlp.__class__.__call__
+
+    def counted(self: Any, *args: Any, **kwargs: Any) -> Any:
+        nonlocal parses
+        parses += 1
+        return parse(self, *args, **kwargs)
+
+    ours = ClinicEntityExtractor(config)
+    assert ours.reuse_parse and ours.name == "ClinicEntityExtractor"
+    monkeypatch.setattr(nlp.__class__, "__call__", counted)
+    assert entities(ours) == expected
+    assert parses == len(texts) + 1  # one parse a message (SpacyNLP's); "İ" twice
     assert sum(map(bool, expected)) > 300  # many messages name terms
     assert expected[-4][0]["value"] == "PRP" and expected[-4][1]["value"] == "KNEE"
 
@@ -647,7 +684,7 @@ def test_sparse_features_are_stacked_as_scipy_does(
     monkeypatch.setattr(
         Features, "_combine_sparse_features", Features._combine_sparse_features
     )
-    speed.stack_sparse_features_directly()
+    sparsestack.stack_sparse_features_directly()
     assert hasattr(Features._combine_sparse_features, "__wrapped__")
     joined = Features(blocks[0], "sequence", "text", "a")
     for block in blocks[1:]:
@@ -677,7 +714,7 @@ async def test_messages_are_admitted_in_turn(monkeypatch: pytest.MonkeyPatch) ->
         return message
 
     monkeypatch.setattr(Agent, "handle_message", handle)
-    speed.admit_messages_in_turn(2)
+    admission.admit_messages_in_turn(2)
     agent = object.__new__(Agent)
     replies = await asyncio.gather(*(agent.handle_message(n) for n in range(8)))
     assert replies == list(range(8))
@@ -692,4 +729,4 @@ def test_messages_in_progress_setting(
     setting: str, expected: int, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setenv("MESSAGES_IN_PROGRESS", setting)
-    assert speed.messages_in_progress() == expected
+    assert admission.messages_in_progress() == expected
