@@ -47,15 +47,12 @@ from collections.abc import Awaitable, Callable
 from functools import wraps
 from typing import Any, TypeVar
 
+import rasa.core.tracker_store as rasa_tracker_store
 import sqlalchemy as sa
 import sqlalchemy.exc
 from rasa.core.channels.channel import UserMessage
 from rasa.core.lock_store import LockError
-from rasa.core.tracker_store import (
-    FailSafeTrackerStore,
-    SQLTrackerStore,
-    create_engine_kwargs,
-)
+from rasa.core.tracker_store import FailSafeTrackerStore, SQLTrackerStore
 from rasa.shared.core.events import UserUttered
 from rasa.shared.core.trackers import DialogueStateTracker
 
@@ -112,7 +109,11 @@ class ResilientSQLTrackerStore(SQLTrackerStore):
         super().__init__(*args, **kwargs)
         engine: sa.engine.Engine = self.engine  # type: ignore[has-type]
         url = engine.url
-        options = create_engine_kwargs(url)
+        # Looked up now, not at import: bot.speed's SQLite measure replaces it (a kept
+        # pool of connections) after this module is imported. With the function as
+        # imported, every query opened and closed its own SQLite connection, and each
+        # close checkpointed the write-ahead log: a fifth of the Rasa server's time.
+        options = rasa_tracker_store.create_engine_kwargs(url)
         if url.get_backend_name() == "postgresql":
             connect_args = dict(options.pop("connect_args", {}))
             connect_timeout = settings.seconds("CONVERSATIONS_DB_CONNECT_TIMEOUT", 5)
