@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from functools import lru_cache
 from typing import TYPE_CHECKING
 
-from bot.red_flags import fold_accents
+from knowledge.text import fold_accents
 from knowledge.vocabulary import project_vocabulary
 
 if TYPE_CHECKING:

@@ -27,7 +27,8 @@ from rasa.shared.nlu.training_data.training_data import TrainingData
 from bot import settings
 from bot.language import DEFAULT as DEFAULT_LANGUAGE
 from bot.language import project_identifier
-from bot.red_flags import fold_accents, project_detector
+from bot.red_flags import project_detector
+from knowledge.text import fold_accents
 from knowledge.vocabulary import project_vocabulary
 
 RED_FLAG_INTENT = "report_red_flag"

@@ -13,9 +13,10 @@ reports a red flag unless (each language has its own words for these rules)
   - what follows it says it is past, resolved or long-standing ("my fever from last week
     is gone", "a stroke 5 years ago").
 Self-harm is never suppressed by the question rule: it always gets the crisis reply.
-In English, misspelt symptom words are folded onto the patterns' own words first ("chils"
--> "chills", "pian" -> "pain"), so typing on a phone does not hide an emergency; accents are
-folded away in every language ("rígido" -> "rigido"), as the Spanish patterns are written.
+In every language, misspelt symptom words are folded onto the patterns' own words first
+("chils" -> "chills", "pian" -> "pain", "fiebra" -> "fiebre"), so typing on a phone does not
+hide an emergency; accents are folded away in every language ("rígido" -> "rigido"), as the
+Spanish patterns are written.
 
 Why hand rules and not negspacy's NegEx or medspacy's ConText for the context: measured on
 the red-flag tables (docs/red-flags.md), the libraries found fewer emergencies and raised
@@ -35,6 +36,7 @@ from pathlib import Path
 
 import spacy_lookups_data
 
+from knowledge.text import fold_accents
 from knowledge.vocabulary import ContextRules, Vocabulary, project_vocabulary
 
 _NEGATION_WINDOW = 4  # words before a symptom in which a negation cancels it
@@ -48,13 +50,22 @@ _COMMON_WORD_LOGPROB = -16.0
 _FOLDED_CAPACITY = 20_000
 
 
-@lru_cache(maxsize=1)
-def common_words() -> frozenset[str]:
-    """English words common enough never to be folded onto a symptom keyword."""
-    table = Path(spacy_lookups_data.__file__).parent / "data" / "en_lexeme_prob.json.gz"
-    with gzip.open(table, "rt", encoding="utf-8") as handle:
+@lru_cache(maxsize=4)
+def common_words(language: str = "en") -> frozenset[str]:
+    """Words of a language common enough never to be folded onto a symptom keyword.
+
+    From spaCy's unigram log-probabilities for the language (accents folded away, as
+    messages are); none for a language spaCy has no table for.
+    """
+    table = Path(spacy_lookups_data.__file__).parent / "data"
+    path = table / f"{language}_lexeme_prob.json.gz"
+    if not path.exists():
+        return frozenset()
+    with gzip.open(path, "rt", encoding="utf-8") as handle:
         probabilities = json.load(handle)
-    return frozenset(w for w, p in probabilities.items() if p >= _COMMON_WORD_LOGPROB)
+    return frozenset(
+        fold_accents(w) for w, p in probabilities.items() if p >= _COMMON_WORD_LOGPROB
+    )
 
 
 def pattern_keywords(pattern: str) -> set[str]:
@@ -118,13 +129,6 @@ def normalise(text: str) -> str:
     text = unicodedata.normalize("NFKC", text).lower()
     text = text.replace("\u2019", "'").replace("\u2018", "'")
     return re.sub(r"\s+", " ", fold_accents(text)).strip()
-
-
-def fold_accents(text: str) -> str:
-    """The text without combining accents: "rígido" -> "rigido", "adiós" -> "adios"."""
-    decomposed = unicodedata.normalize("NFD", text)
-    kept = "".join(ch for ch in decomposed if not unicodedata.combining(ch))
-    return unicodedata.normalize("NFC", kept)
 
 
 #: Decides whether the mention of a symptom at message[start:end] is not a report of it
@@ -263,16 +267,18 @@ class RedFlagDetector:
         self.screens = [_Screen(lang, vocabulary) for lang in languages]
         self.context = context or HandContext(vocabulary.red_flag_rules)
         self.order = [kind.name for kind in vocabulary.red_flags]
-        self.keywords = sorted(
-            {
-                w
-                for kind in vocabulary.red_flags
-                for p in kind.patterns.get("en", ())
-                for w in pattern_keywords(p)
-            }
-        )
-        self.common = common_words()
-        self._folded: dict[str, str] = {}
+        self.keywords = {
+            lang: sorted(
+                {
+                    w
+                    for kind in vocabulary.red_flags
+                    for p in kind.patterns.get(lang, ())
+                    for w in pattern_keywords(p)
+                }
+            )
+            for lang in languages
+        }
+        self._folded: dict[tuple[str, str], str] = {}
 
     def detect(self, text: str, language: str | None = None) -> RedFlag | None:
         """The first red flag the message reports, self-harm first; None if none."""
@@ -291,7 +297,7 @@ class RedFlagDetector:
         found: list[RedFlag] = []
         not_current: list[str] = []
         for screen in self.screens:
-            screened = self.fold_typos(message) if screen.language == "en" else message
+            screened = self.fold_typos(message, screen.language)
             flags, mentioned = screen.assess(screened, self.context)
             found += flags
             not_current += [k for k in mentioned if k not in not_current]
@@ -308,26 +314,34 @@ class RedFlagDetector:
             tuple(k for k in not_current if k not in reported),
         )
 
-    def fold_typos(self, message: str) -> str:
-        """Replace words one typo away from a symptom keyword with that keyword."""
-        return re.sub(r"[a-z]{4,}", lambda m: self._fold(m.group(0)), message)
+    def fold_typos(self, message: str, language: str = "en") -> str:
+        """Replace words one typo away from a language's symptom keyword with it.
 
-    def _fold(self, word: str) -> str:
-        if word not in self._folded:
+        ("chils" -> "chills", "fiebra" -> "fiebre"); a word common in the language is
+        never folded ("never" is not "fever", "pecho" is not "techo").
+        """
+        return re.sub(r"[a-z]{4,}", lambda m: self._fold(m.group(0), language), message)
+
+    def _fold(self, word: str, language: str) -> str:
+        key = (language, word)
+        if key not in self._folded:
             if len(self._folded) >= _FOLDED_CAPACITY:  # forget the oldest word
                 del self._folded[next(iter(self._folded))]
-            self._folded[word] = word
-            if word not in self.keywords and word not in self.common:
-                for keyword in self.keywords:
+            self._folded[key] = word
+            keywords = self.keywords.get(language, [])
+            if word not in keywords and word not in common_words(language):
+                for keyword in keywords:
+                    if word.startswith(keyword):
+                        continue  # a stem's own inflection ("entumid" -> "entumida")
                     close = (
                         _one_edit_apart(word, keyword)
                         if min(len(word), len(keyword)) >= 5
                         else _swapped_pair(word, keyword)
                     )
                     if close:
-                        self._folded[word] = keyword
+                        self._folded[key] = keyword
                         break
-        return self._folded[word]
+        return self._folded[key]
 
 
 @lru_cache(maxsize=1)

@@ -261,3 +261,13 @@ def test_an_unknown_word_set_is_an_error(tmp_path):
 )
 def test_negations_fears_and_mixed_questions(detector, text, flagged):
     assert (detector.detect(text) is not None) == flagged
+
+
+def test_spanish_typos_are_folded_too_but_not_common_words_or_inflections(detector):
+    assert detector.fold_typos("tengo fiebra", "es") == "tengo fiebre"
+    assert detector.fold_typos("me duele el pexho", "es") == "me duele el pecho"
+    # "techo" and "pelo" are Spanish words; "entumida" is the pattern stem's inflection.
+    assert detector.fold_typos("el techo y el pelo", "es") == "el techo y el pelo"
+    assert detector.fold_typos("pierna entumida", "es") == "pierna entumida"
+    flag = detector.detect("no siento las nalagas desde el bloqueo", "es")
+    assert flag is not None and flag.kind == "saddle_numbness"
