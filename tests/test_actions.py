@@ -490,7 +490,7 @@ async def test_an_unsure_classifiers_best_kind_ranks_the_sections(
         {"name": "ask_aftercare", "confidence": 0.25},
         {"name": "ask_why", "confidence": 0.2},
     ]
-    unsure = make_tracker("can i swim", "nlu_fallback")
+    unsure = make_tracker("is showering ok", "nlu_fallback")
     assert (await run(unsure, dispatcher, domain))["answer_outcome"] == "clarify"
     unsure.latest_message["intent_ranking"] = ranking
     result = await run(unsure, dispatcher, domain)
