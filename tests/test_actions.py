@@ -496,3 +496,28 @@ async def test_an_unsure_classifiers_best_kind_ranks_the_sections(
     result = await run(unsure, dispatcher, domain)
     assert result["answer_outcome"] == "knowledge", result
     assert result["cited_sections"][0]["title"] == "Bathing and showering"
+
+
+@pytest.mark.parametrize(
+    ("text", "entities", "number"),
+    [
+        (
+            "is a knee injection less invasive than surgery",
+            [ent("body_area", "knee", 5)],
+            7,
+        ),
+        (
+            "would an epidural spare me the side effects of my pills",
+            [ent("injection_type", "epidural steroid injection", 9)],
+            8,
+        ),
+    ],
+)
+async def test_a_section_about_injections_in_general_answers_for_any_topic(
+    use_store, session, text, entities, number
+):
+    """Sections 7 and 8 name no injection, condition or body area: a comparison that
+    names one is answered from them by their words, not said to be uncovered."""
+    answer = decide(session, "ask_comparison", entities, text, 0)
+    assert answer.outcome == "knowledge", answer
+    assert answer.cited[0]["number"] == number
