@@ -421,6 +421,9 @@ def answer_question(session: Session, question: Question, misses: int) -> Answer
         return _topic_only(question.kind, topic, about[0], hits.get(_key(about[0])))
     kinds = _section_kinds(session)
     of_kind = [c.section for c in ranked if kinds.answers(c.section, question.kind)]
+    if question.kind_guessed:
+        # a guessed kind never speaks through an introduction or a lone section
+        of_kind = []
     # no clear match in words: a document's introduction of this kind speaks for it
     intros = [s for s in of_kind if s.number == 0]
     if intros:

@@ -521,3 +521,16 @@ async def test_a_section_about_injections_in_general_answers_for_any_topic(
     answer = decide(session, "ask_comparison", entities, text, 0)
     assert answer.outcome == "knowledge", answer
     assert answer.cited[0]["number"] == number
+
+
+async def test_a_guessed_kind_never_speaks_through_an_introduction(use_store, session):
+    """Unsure (nlu_fallback) and no clear match: the guessed kind's introduction is not
+    given as the answer, as it is for a question the classifier was sure of."""
+    ranking = [
+        {"name": "nlu_fallback", "confidence": 0.3},
+        {"name": "ask_why", "confidence": 0.28},
+    ]
+    sure = decide(session, "ask_why", [], "blorp wibble", 0)
+    assert sure.outcome == "overview"
+    unsure = decide(session, "nlu_fallback", [], "blorp wibble", 0, ranking)
+    assert unsure.outcome == "not_covered", unsure
