@@ -305,33 +305,39 @@ def _candidates(
     KIND_BONUS when it is known to answer the kind. It needs KIND_SCORE when it is
     known to answer the kind, ANSWER_SCORE (a clear match) otherwise; a reviewed
     section about the topic and of the kind needs nothing more. A question about a
-    specific injection is answered by a reviewed section only when it is about it.
+    specific injection is answered by a reviewed section only when it is about it (or
+    about injections in general: a reviewed section that names no term).
     """
     kinds = _section_kinds(session)
     about_keys = {_key(s): i for i, s in enumerate(about)}
+    named = _PER_BUILD.get(
+        session, "named", lambda: queries.sections_naming_terms(session)
+    )
     found = []
     for section in queries.all_sections(session):
         if section.language != question.language:
             continue
         key = _key(section)
         reviewed = key in kinds.reviewed
+        # a reviewed section that names no injection, condition or body area ("less
+        # invasive than surgery") speaks of every topic, but answers by its words alone
+        general = reviewed and section.number > 0 and key not in named
+        about_topic = key in about_keys or (bool(about) and general)
         if not kinds.may_answer(section, question.kind):
             continue
-        if specific and reviewed and key not in about_keys:
+        if specific and reviewed and not about_topic:
             continue
         hit = hits.get(key)
         search = score = hit.score if hit else 0.0
         of_kind = kinds.answers(section, question.kind)
-        if key in about_keys:
+        if about_topic:
             score += TOPIC_BONUS
         if of_kind:
             score += KIND_BONUS
         if of_kind and reviewed and key in about_keys:
             needs = 0.0
         elif of_kind:
-            needs = (
-                KIND_SCORE + KIND_BONUS + (TOPIC_BONUS if key in about_keys else 0.0)
-            )
+            needs = KIND_SCORE + KIND_BONUS + (TOPIC_BONUS if about_topic else 0.0)
         else:
             needs = ANSWER_SCORE
         found.append(Candidate(section, score, needs, search, of_kind))
@@ -434,6 +440,9 @@ def answer_question(session: Session, question: Question, misses: int) -> Answer
         return _topic_only(question.kind, topic, about[0], hits.get(_key(about[0])))
     kinds = _section_kinds(session)
     of_kind = [c.section for c in ranked if kinds.answers(c.section, question.kind)]
+    if question.kind_guessed:
+        # a guessed kind never speaks through an introduction or a lone section
+        of_kind = []
     # no clear match in words: a document's introduction of this kind speaks for it
     intros = [s for s in of_kind if s.number == 0]
     if intros:

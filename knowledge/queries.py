@@ -207,6 +207,17 @@ def sections_for_term(session: Session, phrase: str) -> list[SectionRef]:
     return [_ref(section) for section, _ in rows]
 
 
+def sections_naming_terms(session: Session) -> set[tuple[str, int]]:
+    """The (document file, number) of every section that names a vocabulary term."""
+    rows = session.execute(
+        select(model.Document.file, model.Section.number)
+        .join(model.Section, model.Section.document_id == model.Document.id)
+        .join(model.Mention, model.Mention.section_id == model.Section.id)
+        .distinct()
+    ).all()
+    return {(file, number) for file, number in rows}
+
+
 def related_sections(
     session: Session, section: SectionRef, limit: int = 3
 ) -> list[SectionRef]:

@@ -504,9 +504,47 @@ async def test_an_unsure_classifiers_best_kind_ranks_the_sections(
         {"name": "ask_aftercare", "confidence": 0.25},
         {"name": "ask_why", "confidence": 0.2},
     ]
-    unsure = make_tracker("can i swim", "nlu_fallback")
+    unsure = make_tracker("is showering ok", "nlu_fallback")
     assert (await run(unsure, dispatcher, domain))["answer_outcome"] == "clarify"
     unsure.latest_message["intent_ranking"] = ranking
     result = await run(unsure, dispatcher, domain)
     assert result["answer_outcome"] == "knowledge", result
     assert result["cited_sections"][0]["title"] == "Bathing and showering"
+
+
+@pytest.mark.parametrize(
+    ("text", "entities", "number"),
+    [
+        (
+            "is a knee injection less invasive than surgery",
+            [ent("body_area", "knee", 5)],
+            7,
+        ),
+        (
+            "would an epidural spare me the side effects of my pills",
+            [ent("injection_type", "epidural steroid injection", 9)],
+            8,
+        ),
+    ],
+)
+async def test_a_section_about_injections_in_general_answers_for_any_topic(
+    use_store, session, text, entities, number
+):
+    """Sections 7 and 8 name no injection, condition or body area: a comparison that
+    names one is answered from them by their words, not said to be uncovered."""
+    answer = decide(session, "ask_comparison", entities, text, 0)
+    assert answer.outcome == "knowledge", answer
+    assert answer.cited[0]["number"] == number
+
+
+async def test_a_guessed_kind_never_speaks_through_an_introduction(use_store, session):
+    """Unsure (nlu_fallback) and no clear match: the guessed kind's introduction is not
+    given as the answer, as it is for a question the classifier was sure of."""
+    ranking = [
+        {"name": "nlu_fallback", "confidence": 0.3},
+        {"name": "ask_why", "confidence": 0.28},
+    ]
+    sure = decide(session, "ask_why", [], "blorp wibble", 0)
+    assert sure.outcome == "overview"
+    unsure = decide(session, "nlu_fallback", [], "blorp wibble", 0, ranking)
+    assert unsure.outcome == "not_covered", unsure

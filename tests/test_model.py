@@ -20,19 +20,24 @@ from bot.training import MODEL_FILE, ROOT, model_is_current
 
 pytestmark = pytest.mark.slow
 
-# Floors set from measurement (docs/benchmarks.md: accuracy 0.895, macro-F1 0.910, right
-# section 0.922, honest not-covered 0.980 on 219 held-out messages), a little below it:
-# training is not bit-for-bit repeatable on TensorFlow.
-ACCURACY_FLOOR = 0.85
+# Floors set from measurement (docs/benchmarks.md, "Kind x topic"), a little below it:
+# training is not bit-for-bit repeatable on TensorFlow. Intent accuracy 0.906 and macro-F1
+# 0.900 on the 233 held-out messages; the held-out set's covered questions 0.774 from the
+# right section, its not-covered ones 1.000 honestly (0.939-1.000 over three trainings).
+ACCURACY_FLOOR = 0.87
 MACRO_F1_FLOOR = 0.87
-# Kind x topic (this round) answers the held-out set's covered questions less often from the
-# one section its old topic intents named (0.774 measured, was 0.974) and its not-covered ones
-# as honestly (0.980): floors a little under the figures, docs/benchmarks.md has them.
-RIGHT_SECTION_FLOOR = 0.72
-HONEST_NOT_COVERED_FLOOR = 0.93
+RIGHT_SECTION_FLOOR = 0.74
+HONEST_NOT_COVERED_FLOOR = 0.95
+# Real patients' questions (never trained on): 0.722 right section, 0.713 honest; the leaflet
+# questions with the test leaflets added and no retraining: 0.532 right section.
+REAL_RIGHT_SECTION_FLOOR = 0.68
+REAL_HONEST_FLOOR = 0.66
+LEAFLET_RIGHT_SECTION_FLOOR = 0.49
 
 HELDOUT = ROOT / "tests" / "nlu" / "heldout.yml"
 HELDOUT_ANSWERS = ROOT / "tests" / "nlu" / "heldout_answers.yml"
+REAL_QUESTIONS = ROOT / "tests" / "nlu" / "real_questions.yml"
+LEAFLET_QUESTIONS = ROOT / "tests" / "nlu" / "leaflet_questions.yml"
 BUTTON_ONLY_INTENT = "ask_section"
 
 
@@ -182,3 +187,20 @@ def test_heldout_answers_come_from_the_right_section(heldout, use_store):
     report = answer_report(questions, [by_text[q.text] for q in questions])
     assert report.right_section >= RIGHT_SECTION_FLOOR
     assert report.honest_not_covered >= HONEST_NOT_COVERED_FLOOR
+
+
+def test_real_and_leaflet_questions_keep_their_measured_answers(model, use_store):
+    """The issue's sets: real patients' questions on the guide, and the leaflet questions
+    with the test leaflets built in beside it, without retraining."""
+    from bench.quality import store_with_leaflets
+
+    real = load_labelled(REAL_QUESTIONS)
+    leaflet = load_labelled(LEAFLET_QUESTIONS)
+    parses = parse_messages(model, [q.text for q in real + leaflet])
+    report = answer_report(real, parses[: len(real)])
+    assert report.right_section >= REAL_RIGHT_SECTION_FLOOR
+    assert report.honest_not_covered >= REAL_HONEST_FLOOR
+    with store_with_leaflets() as built:
+        assert built
+        leaflets = answer_report(leaflet, parses[len(real) :])
+    assert leaflets.right_section >= LEAFLET_RIGHT_SECTION_FLOOR
