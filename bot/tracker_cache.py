@@ -18,12 +18,12 @@ textual query: Rasa's ORM path (a unit of work per event, statement cache keys, 
 per query) cost more than the database work itself (docs/benchmarks.md).
 
 `install()` patches rasa.core.tracker_store.SQLTrackerStore in this process (the patch
-bot.patches.trackercache calls it from the server); the cache holds at most `CAPACITY` conversations, and none
-that no message reached for `IDLE_SECONDS`: a patient's next message comes within a
-minute or so of the reply, and a conversation kept for longer only held memory (the soak's
-servers grew by about 85 KB per finished conversation until the cache was full,
-docs/benchmarks.md "Long runs"; a conversation that comes back later is read from the
-database, as after any miss).
+bot.patches.trackercache calls it from the server); the cache holds at most `CAPACITY`
+conversations, and none that no message reached for `IDLE_SECONDS`: a patient's next
+message comes within a minute or so of the reply, and a conversation kept for longer only
+held memory (the soak's servers grew by about 85 KB per finished conversation until the
+cache was full, docs/benchmarks.md "Long runs"; a conversation that comes back later is
+read from the database, as after any miss).
 """
 
 from __future__ import annotations
