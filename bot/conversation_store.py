@@ -109,7 +109,7 @@ class ResilientSQLTrackerStore(SQLTrackerStore):
         super().__init__(*args, **kwargs)
         engine: sa.engine.Engine = self.engine  # type: ignore[has-type]
         url = engine.url
-        # Looked up now, not at import: bot.speed's SQLite measure replaces it (a kept
+        # Looked up now, not at import: the SQLite patch (bot.patches.sqlite) replaces it (a kept
         # pool of connections) after this module is imported. With the function as
         # imported, every query opened and closed its own SQLite connection, and each
         # close checkpointed the write-ahead log: a fifth of the Rasa server's time.

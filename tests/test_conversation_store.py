@@ -94,14 +94,14 @@ def test_a_short_lock_is_ridden_out(store, tmp_path):
 def test_the_store_keeps_the_sqlite_connections_of_the_speed_measure(
     tmp_path, monkeypatch
 ):
-    """As in the server: this module is imported before bot.speed's measures apply."""
+    """As in the server: this module is imported before the patches apply."""
     import rasa.core.tracker_store as rasa_tracker_store
     from sqlalchemy.pool import QueuePool
 
-    from bot import speed
+    from bot.patches import sqlite as sqlite_patch
 
     original = rasa_tracker_store.create_engine_kwargs
     monkeypatch.setattr(rasa_tracker_store, "create_engine_kwargs", original)
-    speed.sqlite_pool_and_write_ahead_log()
+    sqlite_patch.sqlite_pool_and_write_ahead_log()
     store = ResilientSQLTrackerStore(dialect="sqlite", db=str(tmp_path / "c.db"))
     assert isinstance(store.engine.pool, QueuePool)
