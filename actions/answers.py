@@ -128,6 +128,11 @@ class Question:
     #: The language it is asked in: answered from the documents in that language.
     language: str = DEFAULT_LANGUAGE
 
+    @property
+    def miss_kind(self) -> str | None:
+        """The kind a miss is recorded under (by category): a guess is not recorded."""
+        return None if self.kind_guessed else self.kind
+
 
 #: Section descriptions and knowledge answers depend on the store alone: worked out once
 #: per build of the store (knowledge.queries.BuildMemo).
@@ -415,7 +420,7 @@ def answer_question(session: Session, question: Question, misses: int) -> Answer
     entity_kind, topic, about = _topic_sections(session, question)
     if topic is not None and not about:
         # e.g. a facet joint injection: no document describes it, so none answers
-        return _not_covered(question.kind, misses, topic)
+        return _not_covered(question.miss_kind, misses, topic)
     specific = entity_kind == SPECIFIC_TOPIC and not question.terms_from_story
     ranked = _candidates(session, question, hits, about, specific)
     passing = [
@@ -437,7 +442,9 @@ def answer_question(session: Session, question: Question, misses: int) -> Answer
             others = [s for s in about if s != best.section] if about else rest
             return _knowledge(session, best.section, others)
     if topic is not None and not question.terms_from_story:
-        return _topic_only(question.kind, topic, about[0], hits.get(_key(about[0])))
+        return _topic_only(
+            question.miss_kind, topic, about[0], hits.get(_key(about[0]))
+        )
     kinds = _section_kinds(session)
     of_kind = [c.section for c in ranked if kinds.answers(c.section, question.kind)]
     if question.kind_guessed:
@@ -453,7 +460,7 @@ def answer_question(session: Session, question: Question, misses: int) -> Answer
     if of_kind or matching:
         offered = [_describe(s) for s in (of_kind or [c.section for c in matching])]
         return Answer(outcome="clarify", offered=offered[:MAX_OFFERED])
-    return _not_covered(question.kind, misses)
+    return _not_covered(question.miss_kind, misses)
 
 
 def answer_section(session: Session, entities: list[dict[str, Any]]) -> Answer | None:

@@ -548,3 +548,7 @@ async def test_a_guessed_kind_never_speaks_through_an_introduction(use_store, se
     assert sure.outcome == "overview"
     unsure = decide(session, "nlu_fallback", [], "blorp wibble", 0, ranking)
     assert unsure.outcome == "not_covered", unsure
+    # and a miss is recorded under no category it was only guessed to have
+    safety = [ranking[0], {"name": "ask_safety", "confidence": 0.28}]
+    guessed = decide(session, "nlu_fallback", [], "blorp wibble", 0, safety)
+    assert (guessed.outcome, guessed.category) == ("not_covered", "other")
