@@ -33,6 +33,7 @@ from typing import Any
 from sqlalchemy.orm import Session
 
 from bot import settings
+from bot.intents import OTHER_LANGUAGE_INTENT
 from knowledge import queries
 from knowledge.kinds import FROM_HEADING, FROM_MAP, project_section_map
 from knowledge.pipeline import DEFAULT_LANGUAGE
@@ -48,7 +49,6 @@ SECTION_ENTITY = "section_ref"
 OFF_TOPIC_INTENTS = {"out_of_scope"}
 #: bot.nlu.LanguageIdentifier's intent for a message in another language, and the
 #: outcome when the store has no documents in it.
-OTHER_LANGUAGE_INTENT = "other_language"
 OTHER_LANGUAGE_OUTCOME = "other_language"
 #: Entity kinds in the order they decide an answer ("PRP for my knee" is about PRP).
 ENTITY_PRIORITY = ("injection_type", "condition", "body_area")

@@ -18,6 +18,7 @@ import phonenumbers
 from sqlalchemy.orm import Session
 
 from bot import settings
+from bot.intents import EMERGENCY_INTENTS
 from bot.records.models import CallbackRequest
 
 MAX_NAME_CHARS = 100
@@ -37,7 +38,6 @@ YES_WORDS = frozenset(
 )
 NO_WORDS = frozenset({"no", "n", "nope", "nah", "nunca"})
 #: Intents whose message means an emergency (bot.nlu.RedFlagDetector sets them).
-EMERGENCY_INTENTS = frozenset({"report_red_flag", "report_self_harm"})
 #: The slots of callback_form, in the order it asks them.
 FORM_SLOTS = ("callback_name", "callback_phone", "callback_time", "callback_consent")
 

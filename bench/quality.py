@@ -39,6 +39,7 @@ from bot.evaluation import (
     load_labelled,
     parse_messages,
 )
+from bot.intents import EMERGENCY_INTENTS
 from bot.red_flags import project_detector
 from bot.training import MODEL_FILE, ROOT
 from knowledge import model, pipeline, queries, settings
@@ -73,7 +74,6 @@ RED_FLAG_TABLES = ROOT / "tests" / "nlu"
 BLIND_RED_FLAG_TABLES = frozenset(
     {"red_flags_patients_en.yml", "red_flags_patients_es.yml"}
 )
-EMERGENCY_INTENTS = {"report_red_flag", "report_self_harm"}
 
 
 @dataclass(frozen=True)

@@ -15,6 +15,7 @@ from typing import Any
 import yaml
 
 from actions.answers import decide
+from bot.intents import EMERGENCY_INTENTS
 from knowledge.environment import session_scope
 
 NOT_COVERED = "not_covered"
@@ -22,7 +23,6 @@ NOT_COVERED = "not_covered"
 ANSWERED_OUTCOMES = {"knowledge", "overview"}
 #: Outcomes that honestly say the documents do not answer (a "did you mean" is honest too).
 HONEST_OUTCOMES = {"not_covered", "topic_only", "handoff", "clarify"}
-EMERGENCY_INTENTS = {"report_red_flag", "report_self_harm"}
 
 
 @dataclass

@@ -25,18 +25,19 @@ from rasa.shared.nlu.training_data.message import Message
 from rasa.shared.nlu.training_data.training_data import TrainingData
 
 from bot import settings
+from bot.intents import (
+    EMERGENCY_INTENTS,
+    OTHER_LANGUAGE_INTENT,
+    RED_FLAG_INTENT,
+    SELF_HARM_INTENT,
+)
 from bot.language import DEFAULT as DEFAULT_LANGUAGE
 from bot.language import project_identifier
 from bot.red_flags import project_detector
 from knowledge.text import fold_accents
 from knowledge.vocabulary import project_vocabulary
 
-RED_FLAG_INTENT = "report_red_flag"
-SELF_HARM_INTENT = "report_self_harm"
 RED_FLAG_KEY = "red_flag"
-EMERGENCY_INTENTS = {RED_FLAG_INTENT, SELF_HARM_INTENT}
-#: The intent of a message in a language the assistant does not answer questions in.
-OTHER_LANGUAGE_INTENT = "other_language"
 #: The parse data's key and the entity (hence the `language` slot) for the language.
 LANGUAGE_KEY = "language"
 #: Intents whose reply has a version in each language (domain.yml), or that the call-back

@@ -115,3 +115,19 @@ def test_build_is_skipped_when_up_to_date(tmp_path):
     target = tmp_path / "pipe"
     assert pipeline.build(target) is True
     assert pipeline.build(target) is False
+
+
+def test_the_intents_the_code_names_are_the_domains():
+    import yaml
+
+    from bot import intents
+
+    domain_file = settings.PROJECT_ROOT / "domain.yml"
+    domain = yaml.safe_load(domain_file.read_text(encoding="utf-8"))
+    named = {
+        intents.RED_FLAG_INTENT,
+        intents.SELF_HARM_INTENT,
+        intents.OTHER_LANGUAGE_INTENT,
+        *intents.EMERGENCY_INTENTS,
+    }
+    assert named <= set(domain["intents"])

@@ -25,9 +25,10 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from bot.intents import EMERGENCY_INTENTS
+
 #: Urgencies, most urgent first (the triage list's order).
 URGENCIES = ("emergency", "callback", "unanswered", "answered")
-EMERGENCY_INTENTS = frozenset({"report_red_flag", "report_self_harm"})
 EMERGENCY_TYPES = frozenset({"emergency"})
 MISSED_TYPES = frozenset({"not_covered", "handoff"})
 RESOLVING_TYPES = frozenset({"knowledge", "overview"})
