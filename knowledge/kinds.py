@@ -65,7 +65,9 @@ class SectionMap:
         return tuple(found)
 
     def _cued(self, heading: str) -> list[str]:
-        plain = fold_accents(heading.lower())  # Spanish cues are written without accents
+        plain = fold_accents(
+            heading.lower()
+        )  # Spanish cues are written without accents
         words = [_stem(w) for w in re.findall(r"[a-z0-9]+", plain)]
         matches = []  # (start, end, kind)
         for kind in self.kinds.values():

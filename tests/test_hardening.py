@@ -76,7 +76,9 @@ def assistant(store_url, tmp_path_factory) -> Iterator[dict[str, Any]]:
     env.pop("LOG_LEVEL", None)
     log = folder / "run.log"
     with open(log, "wb") as out:
-        process = start_process([sys.executable, "-m", "bot", "run"], env=env, output=out)
+        process = start_process(
+            [sys.executable, "-m", "bot", "run"], env=env, output=out
+        )
         try:
             assert wait_until_ready(int(env["RASA_PORT"]), 180), log.read_text()
             yield {
@@ -139,7 +141,9 @@ def test_malformed_rest_requests_get_400_with_a_reason(assistant, raw):
     ],
 )
 def test_odd_and_hostile_text_is_only_ever_text(assistant, message):
-    reply = post(assistant["base"], {"sender": f"odd-{abs(hash(message))}", "message": message})
+    reply = post(
+        assistant["base"], {"sender": f"odd-{abs(hash(message))}", "message": message}
+    )
     assert reply.status_code == 200
     messages = reply.json()
     contract(messages)
@@ -148,9 +152,13 @@ def test_odd_and_hostile_text_is_only_ever_text(assistant, message):
 
 
 def test_the_store_still_answers_after_injection_attempts(assistant):
-    post(assistant["base"], {"sender": "inj", "message": "x'); DELETE FROM sections; --"})
+    post(
+        assistant["base"], {"sender": "inj", "message": "x'); DELETE FROM sections; --"}
+    )
     answer = contract(
-        post(assistant["base"], {"sender": "inj", "message": "what helps joint pain"}).json()
+        post(
+            assistant["base"], {"sender": "inj", "message": "what helps joint pain"}
+        ).json()
     )
     assert answer["type"] == "knowledge" and answer["sections"][0]["number"] == 5
 
@@ -193,18 +201,30 @@ def test_cors_allows_the_configured_origin_only(assistant):
     assert preflight(ORIGIN).headers.get("access-control-allow-origin") == ORIGIN
     evil = preflight("https://evil.example").headers.get("access-control-allow-origin")
     assert evil in (None, "")
-    assert post(
-        assistant["base"], {"sender": "cors", "message": "hi"}, Origin="https://evil.example"
-    ).headers.get("access-control-allow-origin") != "*"
+    assert (
+        post(
+            assistant["base"],
+            {"sender": "cors", "message": "hi"},
+            Origin="https://evil.example",
+        ).headers.get("access-control-allow-origin")
+        != "*"
+    )
 
 
 @pytest.mark.parametrize(
     ("method", "path"),
-    [("GET", "/status"), ("GET", "/version"), ("POST", "/model/parse"),
-     ("GET", "/conversations/inj/tracker"), ("PUT", "/model")],
+    [
+        ("GET", "/status"),
+        ("GET", "/version"),
+        ("POST", "/model/parse"),
+        ("GET", "/conversations/inj/tracker"),
+        ("PUT", "/model"),
+    ],
 )
 def test_rasas_http_api_is_not_served(assistant, method, path):
-    response = httpx.request(method, assistant["base"] + path, json={"text": "hi"}, timeout=10)
+    response = httpx.request(
+        method, assistant["base"] + path, json={"text": "hi"}, timeout=10
+    )
     assert response.status_code in (404, 405), (path, response.status_code)
 
 
@@ -214,10 +234,20 @@ def test_rasas_http_api_is_not_served(assistant, method, path):
 def test_the_action_server_needs_the_shared_token(assistant):
     actions = assistant["actions"]
     assert httpx.get(actions + "/health", timeout=10).status_code == 200
-    call = {"next_action": "action_answer", "sender_id": "x", "tracker": {}, "domain": {}}
+    call = {
+        "next_action": "action_answer",
+        "sender_id": "x",
+        "tracker": {},
+        "domain": {},
+    }
     assert httpx.post(actions + "/webhook", json=call, timeout=10).status_code == 401
     wrong = {"Authorization": "Bearer not-the-token"}
-    assert httpx.post(actions + "/webhook", json=call, headers=wrong, timeout=10).status_code == 401
+    assert (
+        httpx.post(
+            actions + "/webhook", json=call, headers=wrong, timeout=10
+        ).status_code
+        == 401
+    )
     assert httpx.get(actions + "/actions", timeout=10).status_code == 401
     right = {"Authorization": f"Bearer {ACTION_TOKEN}"}
     listed = httpx.get(actions + "/actions", headers=right, timeout=10)
@@ -234,11 +264,19 @@ class Patient:
         self.events: list[tuple[str, Any]] = []
         self.arrived = threading.Condition()
         self.client = socketio.Client(reconnection=False)
-        names = ("session_confirm", "session_history", "bot_uttered", REPLY, "session_error")
+        names = (
+            "session_confirm",
+            "session_history",
+            "bot_uttered",
+            REPLY,
+            "session_error",
+        )
         for name in names:
             self.client.on(name, self._recorder(name))
         headers = {"Origin": origin} if origin else {}
-        self.client.connect(base, transports=["polling"], headers=headers, wait_timeout=10)
+        self.client.connect(
+            base, transports=["polling"], headers=headers, wait_timeout=10
+        )
 
     def _recorder(self, name: str):
         def record(data: Any = None) -> None:
@@ -382,10 +420,14 @@ def test_resuming_shows_only_that_conversations_history(assistant, patients):
     reloaded = open_patient(assistant, patients)
     assert reloaded.start(session_id) == session_id
     history = reloaded.wait_for("session_history")[-1]
-    assert [turn["text"] for turn in history if turn["sender"] == "user"] == ["what is prp"]
+    assert [turn["text"] for turn in history if turn["sender"] == "user"] == [
+        "what is prp"
+    ]
 
 
-@pytest.mark.parametrize("message", [None, 42, ["what is prp"], {"text": "hi"}, "", "   "])
+@pytest.mark.parametrize(
+    "message", [None, 42, ["what is prp"], {"text": "hi"}, "", "   "]
+)
 def test_non_text_socket_messages_get_the_friendly_note(assistant, patients, message):
     patient = open_patient(assistant, patients)
     patient.start()
@@ -400,13 +442,17 @@ def test_sockets_from_other_origins_are_refused(assistant, patients):
     assert allowed.start()
 
 
-def test_the_log_has_no_patient_text_phone_or_email_at_the_default_level(assistant, patients):
+def test_the_log_has_no_patient_text_phone_or_email_at_the_default_level(
+    assistant, patients
+):
     post(assistant["base"], {"sender": "private-rest", "message": PRIVATE_MESSAGE})
     patient = open_patient(assistant, patients)
     patient.start()
     patient.say(PRIVATE_MESSAGE)
     patient.wait_for_answers(1)
-    post(assistant["base"], raw=PRIVATE_MESSAGE.encode())  # a 400 must not echo it either
+    post(
+        assistant["base"], raw=PRIVATE_MESSAGE.encode()
+    )  # a 400 must not echo it either
     time.sleep(1)
     log = assistant["log"].read_text(errors="replace")
     assert "assistant ready" in log  # the log is the servers' output
@@ -484,7 +530,11 @@ def production(store_url, tmp_path_factory) -> Iterator[dict[str, Any]]:
         )
         try:
             assert wait_until_ready(rasa_port, 180), logs["rasa"].read_text()
-            yield {"base": f"http://127.0.0.1:{rasa_port}", "proxy": proxy, "logs": logs}
+            yield {
+                "base": f"http://127.0.0.1:{rasa_port}",
+                "proxy": proxy,
+                "logs": logs,
+            }
         finally:
             stop_process(rasa, timeout=30)
             stop_process(actions, timeout=30)
@@ -506,17 +556,24 @@ def test_production_rest_needs_the_token(production):
     assert post(production["base"], payload).status_code == 401
     wrong = post(production["base"], payload, Authorization="Bearer guess")
     assert wrong.status_code == 401 and wrong.json()["error"] == "unauthorized"
-    assert contract(say_production(production, "prod", "what is prp"))["type"] == "knowledge"
+    assert (
+        contract(say_production(production, "prod", "what is prp"))["type"]
+        == "knowledge"
+    )
 
 
-def test_a_slow_action_server_gets_the_apology_and_the_conversation_recovers(production):
+def test_a_slow_action_server_gets_the_apology_and_the_conversation_recovers(
+    production,
+):
     proxy = production["proxy"]
     proxy.delay = 25.0  # far beyond ACTION_TIMEOUT=2 and the client's 30 s
     try:
         slow = say_production(production, "slow", "what is prp")
         assert contract(slow)["type"] == "handoff"
         assert "(555) 123-9876" in text(slow)
-        flag = say_production(production, "slow", "my throat is swelling and i can't breathe")
+        flag = say_production(
+            production, "slow", "my throat is swelling and i can't breathe"
+        )
         assert contract(flag)["type"] == "emergency"
     finally:
         proxy.delay = 0.0
@@ -530,7 +587,9 @@ def test_debug_logs_mask_phone_numbers_and_emails_in_both_servers(production):
     time.sleep(1)
     rasa_log = production["logs"]["rasa"].read_text(errors="replace")
     actions_log = production["logs"]["actions"].read_text(errors="replace")
-    assert "[phone]" in rasa_log and "[email]" in rasa_log  # the text was logged, masked
+    assert (
+        "[phone]" in rasa_log and "[email]" in rasa_log
+    )  # the text was logged, masked
     for log in (rasa_log, actions_log):
         # No form of the number: as typed, its digits run together, or its last seven
         # (a bare "867" would also match the random port in "127.0.0.1:59867").
@@ -553,17 +612,26 @@ def test_production_refuses_to_start_without_its_secrets(store_url, tmp_path):
         "ASSISTANT_PROFILE": "production",
         "ACTION_ENDPOINT_URL": "http://127.0.0.1:9/webhook",
     }
-    for name in ("REST_TOKEN", "SESSION_SECRET", "SESSION_SECRET_FILE", "REST_TOKEN_FILE"):
+    for name in (
+        "REST_TOKEN",
+        "SESSION_SECRET",
+        "SESSION_SECRET_FILE",
+        "REST_TOKEN_FILE",
+    ):
         env.pop(name, None)
     result = run_briefly(rasa_server_command(port=free_port()), env)
     assert result.returncode == 2
-    assert "REST_TOKEN is not set" in result.stderr and "SESSION_SECRET" in result.stderr
+    assert (
+        "REST_TOKEN is not set" in result.stderr and "SESSION_SECRET" in result.stderr
+    )
 
 
 def test_servers_refuse_to_start_without_the_action_token(store_url, tmp_path):
     env = base_env(store_url, tmp_path / "c.db")
     del env["ACTION_TOKEN"]
-    env.update(ACTION_PORT=str(free_port()), ACTION_ENDPOINT_URL="http://127.0.0.1:9/webhook")
+    env.update(
+        ACTION_PORT=str(free_port()), ACTION_ENDPOINT_URL="http://127.0.0.1:9/webhook"
+    )
     actions = run_briefly(action_server_command(), env)
     assert actions.returncode == 2 and "ACTION_TOKEN" in actions.stderr
     rasa = run_briefly(rasa_server_command(port=free_port()), env)

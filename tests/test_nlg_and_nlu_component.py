@@ -25,7 +25,9 @@ def rasa_domain() -> Domain:
     return Domain.load(str(ROOT / "domain.yml"))
 
 
-def tracker(domain, intent="ask_condition_help", confidence=0.87, slots=(), spoken=False):
+def tracker(
+    domain, intent="ask_condition_help", confidence=0.87, slots=(), spoken=False
+):
     events = [SessionStarted(), ActionExecuted("action_listen")]
     if spoken:
         events.append(BotUttered("earlier reply"))
@@ -73,7 +75,7 @@ async def test_knowledge_answer_cites_offers_and_fills_the_contract(rasa_domain)
         {
             "title": "Inflammatory Conditions",
             "payload": '/ask_section{"section_ref":"pain-management-injections.txt#2"}',
-        }
+        },
     ]
     assert response["custom"]["answer"] == {
         "type": "knowledge",
@@ -105,7 +107,9 @@ async def test_numbers_come_from_the_environment(rasa_domain, monkeypatch):
     )
     assert "116 123" in crisis["text"] and "112" in crisis["text"]
     handoff = await nlg.generate(
-        "utter_refer_to_staff", tracker(rasa_domain, "request_human", spoken=True), "rest"
+        "utter_refer_to_staff",
+        tracker(rasa_domain, "request_human", spoken=True),
+        "rest",
     )
     assert "+44 20 7946 0000" in handoff["text"]
 

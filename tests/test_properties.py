@@ -22,18 +22,49 @@ from bot.nlg import ANSWER_TYPES, CONTRACT_SECTION_KEYS, ClinicNLG
 from knowledge import queries
 from tests.test_nlg_and_nlu_component import ROOT, tracker
 
-OUTCOMES = {"knowledge", "overview", "clarify", "topic_only", "not_covered", "handoff",
-            "empty", "too_long"}
-INTENTS = [None, "ask_what", "ask_why", "ask_condition_help", "ask_safety", "ask_section",
-           "ask_injection_info", "nlu_fallback", "out_of_scope", "greet", "ask_unknown_intent"]
+OUTCOMES = {
+    "knowledge",
+    "overview",
+    "clarify",
+    "topic_only",
+    "not_covered",
+    "handoff",
+    "empty",
+    "too_long",
+}
+INTENTS = [
+    None,
+    "ask_what",
+    "ask_why",
+    "ask_condition_help",
+    "ask_safety",
+    "ask_section",
+    "ask_injection_info",
+    "nlu_fallback",
+    "out_of_scope",
+    "greet",
+    "ask_unknown_intent",
+]
 SLOW = settings(
-    max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+    max_examples=60,
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture],
 )
 patient_text = st.one_of(
     st.text(max_size=300),
     st.text(alphabet=st.characters(codec="utf-8"), max_size=60).map(lambda t: t * 40),
-    st.sampled_from(["what is prp", "knee", "why injections instead of pills", "{{x}}",
-                     "'; DROP TABLE sections; --", "<b>hi</b>", "🙂", "\u202e"]),
+    st.sampled_from(
+        [
+            "what is prp",
+            "knee",
+            "why injections instead of pills",
+            "{{x}}",
+            "'; DROP TABLE sections; --",
+            "<b>hi</b>",
+            "🙂",
+            "\u202e",
+        ]
+    ),
 )
 
 
@@ -44,7 +75,9 @@ def rasa_domain() -> Domain:
 
 @SLOW
 @given(text=patient_text, intent=st.sampled_from(INTENTS), misses=st.integers(0, 3))
-def test_any_message_gets_an_outcome_with_well_formed_sections(session, text, intent, misses):
+def test_any_message_gets_an_outcome_with_well_formed_sections(
+    session, text, intent, misses
+):
     answer = decide(session, intent, [], text, misses)
     assert answer.outcome in OUTCOMES
     for section in answer.cited + answer.offered:
@@ -66,7 +99,8 @@ def test_search_never_raises_and_ranks_by_score(session, text):
 
 def answer_responses(domain: Domain) -> list[str]:
     return sorted(
-        name for name, variants in domain.responses.items()
+        name
+        for name, variants in domain.responses.items()
         if any((v.get("custom") or {}).get("answer") for v in variants)
     )
 
@@ -84,7 +118,9 @@ async def test_every_reply_keeps_the_contract(
 ):
     answer = decide(session, intent, [], text, 0)
     name = data.draw(st.sampled_from(answer_responses(rasa_domain)))
-    state = tracker(rasa_domain, intent, confidence, list(answer.slots().items()), spoken)
+    state = tracker(
+        rasa_domain, intent, confidence, list(answer.slots().items()), spoken
+    )
     nlg = ClinicNLG(domain=rasa_domain)
     reply = await nlg.generate(name, state, "rest")
     contract = reply["custom"]["answer"]
@@ -101,8 +137,10 @@ async def test_every_reply_keeps_the_contract(
 scalars = st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False)
 json_values = st.recursive(
     scalars | st.text(max_size=20),
-    lambda inner: st.lists(inner, max_size=3)
-    | st.dictionaries(st.text(max_size=8), inner, max_size=3),
+    lambda inner: (
+        st.lists(inner, max_size=3)
+        | st.dictionaries(st.text(max_size=8), inner, max_size=3)
+    ),
     max_leaves=8,
 )
 
@@ -120,7 +158,9 @@ json_values = st.recursive(
 )
 def test_the_rest_body_check_accepts_or_gives_a_reason(raw):
     try:
-        sender, text, metadata = channels.parse_rest_body(raw, bot_settings.max_socket_bytes())
+        sender, text, metadata = channels.parse_rest_body(
+            raw, bot_settings.max_socket_bytes()
+        )
     except channels.BadRequestError as refused:
         assert str(refused)
         return

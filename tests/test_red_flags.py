@@ -70,7 +70,9 @@ def test_near_misses_are_not_emergencies(detector, text):
     ids=lambda t: t.name,
 )
 def test_every_table_meets_the_targets(detector, table):
-    missed = [t for t in table.emergencies if detector.detect(t, table.language) is None]
+    missed = [
+        t for t in table.emergencies if detector.detect(t, table.language) is None
+    ]
     alarms = [t for t in table.near_misses if detector.detect(t, table.language)]
     assert 1 - len(missed) / len(table.emergencies) >= TARGET_RECALL, missed
     assert len(alarms) / len(table.near_misses) <= TARGET_FALSE_ALARMS, alarms
@@ -81,7 +83,9 @@ def test_the_patients_phone_tables_are_gated_in_both_languages():
     for name in ("red_flags_dev2", "red_flags_dev3"):
         assert gated[f"{name}_en.yml"].language == "en"
         assert gated[f"{name}_es.yml"].language == "es"
-    sizes = [len(gated[f"red_flags_dev2_{lang}.yml"].emergencies) for lang in ("en", "es")]
+    sizes = [
+        len(gated[f"red_flags_dev2_{lang}.yml"].emergencies) for lang in ("en", "es")
+    ]
     assert min(sizes) >= 100
 
 

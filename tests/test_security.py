@@ -17,9 +17,17 @@ TOKEN = "t" * 32
 @pytest.fixture(autouse=True)
 def clean_env(monkeypatch):
     for name in (
-        "RASA_ENABLE_API", "RASA_API_TOKEN", "RASA_JWT_SECRET", "ASSISTANT_PROFILE",
-        "REST_TOKEN", "SESSION_SECRET", "ACTION_TOKEN", "REST_TOKEN_FILE",
-        "SESSION_SECRET_FILE", "ACTION_TOKEN_FILE", "ALLOWED_ORIGINS",
+        "RASA_ENABLE_API",
+        "RASA_API_TOKEN",
+        "RASA_JWT_SECRET",
+        "ASSISTANT_PROFILE",
+        "REST_TOKEN",
+        "SESSION_SECRET",
+        "ACTION_TOKEN",
+        "REST_TOKEN_FILE",
+        "SESSION_SECRET_FILE",
+        "ACTION_TOKEN_FILE",
+        "ALLOWED_ORIGINS",
     ):
         monkeypatch.delenv(name, raising=False)
 
@@ -74,7 +82,14 @@ def test_secrets_can_come_from_a_file_outside_git(monkeypatch, tmp_path):
 def test_bearer_tokens_must_match_exactly():
     assert settings.bearer_matches(f"Bearer {TOKEN}", TOKEN)
     assert settings.bearer_matches(f"bearer {TOKEN}", TOKEN)
-    for header in ("", TOKEN, f"Basic {TOKEN}", f"Bearer {TOKEN}x", "Bearer ", "Bearer t"):
+    for header in (
+        "",
+        TOKEN,
+        f"Basic {TOKEN}",
+        f"Bearer {TOKEN}x",
+        "Bearer ",
+        "Bearer t",
+    ):
         assert not settings.bearer_matches(header, TOKEN), header
 
 
@@ -110,11 +125,20 @@ def test_bad_rest_bodies_are_refused_with_a_reason(raw, reason):
 
 def test_a_good_rest_body_is_cleaned_not_refused():
     sender, text, metadata = channels.parse_rest_body(
-        body({"sender": "p1", "message": "hi\x00 🙂 \u05e9\u05dc\u05d5\u05dd\ud800",
-              "metadata": {"page": "/"}}),
+        body(
+            {
+                "sender": "p1",
+                "message": "hi\x00 🙂 \u05e9\u05dc\u05d5\u05dd\ud800",
+                "metadata": {"page": "/"},
+            }
+        ),
         settings.max_socket_bytes(),
     )
-    assert (sender, text, metadata) == ("p1", "hi 🙂 \u05e9\u05dc\u05d5\u05dd", {"page": "/"})
+    assert (sender, text, metadata) == (
+        "p1",
+        "hi 🙂 \u05e9\u05dc\u05d5\u05dd",
+        {"page": "/"},
+    )
 
 
 def test_client_ids_open_conversations_only_through_the_servers_secret(monkeypatch):
@@ -125,8 +149,18 @@ def test_client_ids_open_conversations_only_through_the_servers_secret(monkeypat
         assert sessions.acceptable(issued) and issued != sessions.new_id()
         for usable in (issued, "3f2b9c1e-8d4a-4e57-9b1a-2c7d5e6f8a90", "a" * 128):
             assert sessions.acceptable(usable)
-        for unusable in ("", "1", "a" * 15, "a" * 129, "with space 0123456", None, 42,
-                         {"session_id": issued}, "é" * 20, "abc\n" * 8):
+        for unusable in (
+            "",
+            "1",
+            "a" * 15,
+            "a" * 129,
+            "with space 0123456",
+            None,
+            42,
+            {"session_id": issued},
+            "é" * 20,
+            "abc\n" * 8,
+        ):
             assert not sessions.acceptable(unusable)
         conversation = sessions.conversation_id(issued)
         assert conversation == sessions.conversation_id(issued)  # a reload continues
@@ -146,6 +180,11 @@ def test_the_pages_policy_allows_no_inline_script_and_frames_only_allowed_origin
     policy = web.content_security_policy()
     assert "script-src 'self'" in policy and "unsafe-inline" not in policy
     assert "frame-ancestors 'self'" in policy and "example" not in policy
-    monkeypatch.setenv("ALLOWED_ORIGINS", "https://www.example-clinic.org/, https://b.example")
+    monkeypatch.setenv(
+        "ALLOWED_ORIGINS", "https://www.example-clinic.org/, https://b.example"
+    )
     policy = web.content_security_policy()
-    assert "frame-ancestors 'self' https://www.example-clinic.org https://b.example" in policy
+    assert (
+        "frame-ancestors 'self' https://www.example-clinic.org https://b.example"
+        in policy
+    )

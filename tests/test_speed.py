@@ -573,9 +573,11 @@ def test_continued_past_states_are_rasas_at_every_event(
 
     domain = Domain.load(str(ROOT / "domain.yml"))
     conversations = conversation_tests(domain)
-    plain = [events for events in conversations if not any(
-        e.type_name == "active_loop" for e in events
-    )]
+    plain = [
+        events
+        for events in conversations
+        if not any(e.type_name == "active_loop" for e in events)
+    ]
     long_one = [e for events in plain for e in events]
     third = len(long_one) // 3
     long_one[third:third] = [UserUtteranceReverted()]
@@ -635,7 +637,12 @@ def test_entities_from_the_lowercased_parse_are_rasas(
     nlp = pipeline.load()
     model = SpacyModel(model=nlp, model_name="clinic")
     config = {**SpacyEntityExtractor.get_default_config(), "dimensions": None}
-    odd = ["PRP for my KNEE", "Epidural Steroid Injection?", "İstanbul knee prp", "ÉPIDURAL"]
+    odd = [
+        "PRP for my KNEE",
+        "Epidural Steroid Injection?",
+        "İstanbul knee prp",
+        "ÉPIDURAL",
+    ]
     texts = [*patient_texts(), *odd]
     assert len(texts) > 2000
 

@@ -39,7 +39,9 @@ def test_an_unmapped_documents_headings_give_its_kinds():
     from knowledge.kinds import project_section_map
 
     section_map = project_section_map()
-    assert section_map.kinds_from_headings(["Aftercare", "Going home"]) == ("aftercare",)
+    assert section_map.kinds_from_headings(["Aftercare", "Going home"]) == (
+        "aftercare",
+    )
     assert "safety" in section_map.kinds_from_headings(["Side effects"])
     assert section_map.kinds_from_headings(["Our team"]) == ()
     # a subsection answers its parent's kinds too, its own first

@@ -29,7 +29,9 @@ def test_the_page_needs_no_inline_script_or_style_so_the_csp_can_forbid_them():
     parser = Tags()
     parser.feed(web.PAGE.read_text())
     scripts = [attrs for tag, attrs in parser.tags if tag == "script"]
-    assert scripts and all(attrs.get("src", "").startswith("/assets/") for attrs in scripts)
+    assert scripts and all(
+        attrs.get("src", "").startswith("/assets/") for attrs in scripts
+    )
     assert parser.script_text == ""
     assert not any(tag == "style" for tag, _ in parser.tags)
     for _, attrs in parser.tags:
@@ -53,7 +55,9 @@ def test_every_asset_the_pages_load_is_on_the_allow_list():
     assert set(re.findall(r'"/assets/([\w.]+)"', embed)) <= set(web.ASSETS)
 
 
-def test_the_page_settings_come_from_the_clinics_settings(monkeypatch: pytest.MonkeyPatch):
+def test_the_page_settings_come_from_the_clinics_settings(
+    monkeypatch: pytest.MonkeyPatch,
+):
     monkeypatch.setenv("CLINIC_NAME", "Riverside Pain Clinic")
     monkeypatch.setenv("CLINIC_PHONE", "(555) 201-3344")
     monkeypatch.setenv("MAX_MESSAGE_CHARS", "500")

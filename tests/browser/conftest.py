@@ -54,9 +54,13 @@ def serve_folder(folder: Path) -> tuple[ThreadingHTTPServer, str]:
 
 
 @pytest.fixture(scope="session")
-def assistant(store_url: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Assistant]:
+def assistant(
+    store_url: str, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[Assistant]:
     if not model_is_current():
-        pytest.fail("the trained model is missing or stale: run `make model` (make test does)")
+        pytest.fail(
+            "the trained model is missing or stale: run `make model` (make test does)"
+        )
     if not (ROOT / "web" / "node_modules" / "socket.io-client").is_dir():
         pytest.fail("web/node_modules is missing: run `make web` (make test does)")
     sites_dir = tmp_path_factory.mktemp("sites")
@@ -132,9 +136,11 @@ def page(context: BrowserContext) -> Iterator[Page]:
     opened.on("pageerror", lambda error: errors.append(str(error)))
     opened.on(
         "console",
-        lambda message: errors.append(message.text)
-        if message.type == "error" and "Content Security Policy" in message.text
-        else None,
+        lambda message: (
+            errors.append(message.text)
+            if message.type == "error" and "Content Security Policy" in message.text
+            else None
+        ),
     )
     yield opened
     assert not errors, errors

@@ -51,7 +51,9 @@ def watch_typing_indicator(page: Page) -> None:
     )
 
 
-def test_disclaimer_then_an_answer_with_its_source_line(page: Page, assistant: Assistant):
+def test_disclaimer_then_an_answer_with_its_source_line(
+    page: Page, assistant: Assistant
+):
     page.goto(assistant.url)
     disclaimer = page.locator(".cc-disclaimer")
     expect(disclaimer).to_be_visible()
@@ -75,7 +77,9 @@ def test_disclaimer_then_an_answer_with_its_source_line(page: Page, assistant: A
     screenshot(page, "page-1280")
 
 
-def test_a_quick_reply_asks_its_topic_and_is_then_disabled(page: Page, assistant: Assistant):
+def test_a_quick_reply_asks_its_topic_and_is_then_disabled(
+    page: Page, assistant: Assistant
+):
     page.goto(assistant.url)
     first = ask(page, "what can help my knee")
     reply = first.get_by_role("button", name="Inflammatory Conditions")
@@ -114,7 +118,9 @@ def test_reload_and_a_new_tab_continue_the_conversation(
     # Both tabs stay in step: a question in one shows, with its answer, in the other.
     expect(tab.locator(".cc-status")).to_be_empty()
     ask(tab, "what helps joint pain")
-    expect(user_messages(page)).to_have_text(["You: what is prp", "You: what helps joint pain"])
+    expect(user_messages(page)).to_have_text(
+        ["You: what is prp", "You: what helps joint pain"]
+    )
     expect(bot_messages(page)).to_have_count(2)
 
     other = browser.new_context()
@@ -158,13 +164,21 @@ def test_links_in_bot_text_are_plain_safe_links_only(page: Page, assistant: Assi
             };
         }"""
     )
-    assert links["hrefs"] == ["https://example.org/guide", "https://example.org/b", "tel:911"]
+    assert links["hrefs"] == [
+        "https://example.org/guide",
+        "https://example.org/b",
+        "tel:911",
+    ]
     assert all("noopener" in rel and "noreferrer" in rel for rel in links["rels"])
     assert set(links["elements"]) == {"A"}
-    assert "[click](javascript:alert(1)) <b>bold</b> javascript:alert(2)" in links["text"]
+    assert (
+        "[click](javascript:alert(1)) <b>bold</b> javascript:alert(2)" in links["text"]
+    )
 
 
-def test_a_red_flag_is_styled_as_an_emergency_with_a_tel_link(page: Page, assistant: Assistant):
+def test_a_red_flag_is_styled_as_an_emergency_with_a_tel_link(
+    page: Page, assistant: Assistant
+):
     page.set_viewport_size(PHONE)
     page.goto(assistant.url)
     answer = ask(page, "i've had a fever and chills since my epidural yesterday")
@@ -195,7 +209,9 @@ def focused(page: Page) -> dict:
     )
 
 
-def test_keyboard_alone_reaches_and_uses_every_control(page: Page, assistant: Assistant):
+def test_keyboard_alone_reaches_and_uses_every_control(
+    page: Page, assistant: Assistant
+):
     page.goto(assistant.url)
     for _ in range(6):
         page.keyboard.press("Tab")
@@ -211,7 +227,9 @@ def test_keyboard_alone_reaches_and_uses_every_control(page: Page, assistant: As
 
     page.keyboard.press("Shift+Tab")  # back from the text box to the last quick reply
     reply = focused(page)
-    assert reply["tag"] == "BUTTON" and reply["text"] == "Inflammatory Conditions", reply
+    assert reply["tag"] == "BUTTON" and reply["text"] == "Inflammatory Conditions", (
+        reply
+    )
     assert reply["outline"] != "none" and reply["width"] >= 2
     page.keyboard.press("Enter")
     expect(user_messages(page).last).to_have_text("You: Inflammatory Conditions")
@@ -276,7 +294,9 @@ def test_when_the_server_is_unreachable_the_page_says_so_and_keeps_the_message(
         expect(pending).to_contain_text("Not sent yet")
     finally:
         assistant.relay.start()
-    expect(page.locator(".cc-status")).to_contain_text("Connected again", timeout=20_000)
+    expect(page.locator(".cc-status")).to_contain_text(
+        "Connected again", timeout=20_000
+    )
     answer = wait_for_more_answers(page, 2)
     expect(answer.locator(".cc-msg__source")).to_contain_text("Regenerative Medicine")
     expect(page.locator(".cc-msg--pending")).to_have_count(0)
@@ -284,7 +304,9 @@ def test_when_the_server_is_unreachable_the_page_says_so_and_keeps_the_message(
 
 
 @pytest.mark.parametrize("viewport", [PHONE, {"width": 1280, "height": 800}])
-def test_axe_finds_no_serious_problems(browser: Browser, assistant: Assistant, viewport):
+def test_axe_finds_no_serious_problems(
+    browser: Browser, assistant: Assistant, viewport
+):
     # axe is injected as an inline script, which the page's CSP rightly refuses.
     context = browser.new_context(viewport=viewport, bypass_csp=True)
     try:

@@ -43,7 +43,9 @@ def snippet(server: str) -> str:
 
 @pytest.fixture()
 def site(assistant: Assistant) -> str:
-    (assistant.sites_dir / "index.html").write_text(SITE.format(snippet=snippet(assistant.url)))
+    (assistant.sites_dir / "index.html").write_text(
+        SITE.format(snippet=snippet(assistant.url))
+    )
     return "/index.html"
 
 
@@ -67,10 +69,14 @@ def open_widget(page: Page) -> None:
     expect(launcher).to_have_attribute("aria-expanded", "false")
     launcher.click()
     expect(launcher).to_have_attribute("aria-expanded", "true")
-    expect(page.get_by_role("dialog", name="Chat with Riverside Pain Clinic")).to_be_visible()
+    expect(
+        page.get_by_role("dialog", name="Chat with Riverside Pain Clinic")
+    ).to_be_visible()
 
 
-def test_the_widget_works_on_an_allowed_site(page: Page, assistant: Assistant, site: str):
+def test_the_widget_works_on_an_allowed_site(
+    page: Page, assistant: Assistant, site: str
+):
     page.goto(assistant.allowed_site + site)
     launcher = page.get_by_role("button", name="Chat with Riverside Pain Clinic")
     expect(launcher).to_have_css("background-color", "rgb(29, 107, 70)")  # data-colour
@@ -92,7 +98,9 @@ def test_the_widget_works_on_an_allowed_site(page: Page, assistant: Assistant, s
     expect(bot_messages(page)).to_have_count(1)
 
 
-def test_a_site_not_in_allowed_origins_is_refused(page: Page, assistant: Assistant, site: str):
+def test_a_site_not_in_allowed_origins_is_refused(
+    page: Page, assistant: Assistant, site: str
+):
     page.goto(assistant.refused_site + site)
     open_widget(page)
     expect(page.locator(".cc-status")).to_contain_text("Can't reach")
@@ -118,7 +126,9 @@ def websocket_from(page: Page, server: str) -> str:
     )
 
 
-def test_the_widget_on_a_phone_and_axe(browser: Browser, assistant: Assistant, site: str):
+def test_the_widget_on_a_phone_and_axe(
+    browser: Browser, assistant: Assistant, site: str
+):
     context = browser.new_context(viewport=PHONE, bypass_csp=True)
     try:
         page = context.new_page()
@@ -126,7 +136,9 @@ def test_the_widget_on_a_phone_and_axe(browser: Browser, assistant: Assistant, s
         open_widget(page)
         ask(page, "what can help my knee")
         panel = page.locator(".cc-panel").bounding_box()
-        assert panel and panel["width"] == PHONE["width"], panel  # full screen on a phone
+        assert panel and panel["width"] == PHONE["width"], (
+            panel
+        )  # full screen on a phone
         screenshot(page, "embed-360")
         assert serious_accessibility_problems(page) == []
         page.set_viewport_size(DESKTOP)
