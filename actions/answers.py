@@ -430,13 +430,15 @@ def answer_question(session: Session, question: Question, misses: int) -> Answer
         best = passing[0]
         runner_up = next((c for c in ranked if c is not best), None)
         # a section of the asked kind has passed its own bar; a free-text match (one
-        # that needs ANSWER_SCORE) must also stand clear of the next section
+        # that needs ANSWER_SCORE) must also stand clear of the next section, whatever
+        # kind was asked: a leaflet section nobody mapped ("When will I feel the
+        # benefit?") does not answer "how much does an epidural cost" by its words alone
         clear = (
             (best.of_kind and not question.kind_guessed)
             or runner_up is None
             or (best.score >= ANSWER_MARGIN * runner_up.score)
         )
-        if clear or (question.kind is not None and not question.kind_guessed):
+        if clear:
             # offered next: the other sections about the topic, else the next matches
             rest = [c.section for c in ranked if c is not best and c.score > 0]
             others = [s for s in about if s != best.section] if about else rest

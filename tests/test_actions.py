@@ -552,3 +552,25 @@ async def test_a_guessed_kind_never_speaks_through_an_introduction(use_store, se
     safety = [ranking[0], {"name": "ask_safety", "confidence": 0.28}]
     guessed = decide(session, "nlu_fallback", [], "blorp wibble", 0, safety)
     assert (guessed.outcome, guessed.category) == ("not_covered", "other")
+
+
+async def test_a_kind_no_section_answers_needs_a_clear_free_text_winner(
+    tmp_path, sources, monkeypatch, dispatcher, domain
+):
+    """Asked for a kind no document is known to answer (cost), a section nobody mapped
+    answers only when its words stand ANSWER_MARGIN clear of the next section's."""
+    _store_with(
+        tmp_path,
+        sources,
+        monkeypatch,
+        "visiting.md",
+        "# Visiting the clinic\n\nSome practical notes.\n\n"
+        "## Parking\n\nThe car park by the north gate has parking for patients.\n\n"
+        "## Access\n\nThe car park by the south gate has parking for wheelchairs.\n",
+    )
+    result = await run(
+        make_tracker("how much is the car park parking", "ask_cost_insurance"),
+        dispatcher,
+        domain,
+    )
+    assert result["answer_outcome"] != "knowledge", result
