@@ -36,6 +36,7 @@ import psycopg2
 from psycopg2 import sql
 
 from bench import loadgen
+from bot.locks import DEFAULT_URL as DEFAULT_REDIS_URL
 from bot.training import ROOT
 
 # Distinct messages, so each stored user event maps to one request.
@@ -91,7 +92,7 @@ def profile_environment(db_url: str, stock_locks: bool = False) -> dict[str, str
         SESSION_SECRET=secrets.token_hex(32),
         CONVERSATIONS_DB_URL=db_url,
         KNOWLEDGE_DB_URL=db_url,
-        REDIS_URL=env.get("REDIS_URL", "redis://127.0.0.1:6379/1"),
+        REDIS_URL=env.get("REDIS_URL", DEFAULT_REDIS_URL),
         LOCK_KEY_PREFIX=f"t{uuid.uuid4().hex[:8]}",
         LOG_LEVEL="WARNING",
     )

@@ -28,11 +28,13 @@ from string import Template
 from typing import IO
 
 from bot import serve
+from bot.locks import DEFAULT_URL as DEFAULT_LOCK_STORE_URL
 from bot.training import ROOT
 
 ENDPOINTS = ROOT / "deploy" / "scaled" / "endpoints.yml"
 NGINX_TEMPLATE = ROOT / "deploy" / "scaled" / "nginx.conf.template"
-DEFAULT_REDIS_URL = "redis://127.0.0.1:6379/1"
+#: The lock store's Redis database (bot.locks), the only thing the scaled profile keeps there.
+DEFAULT_REDIS_URL = DEFAULT_LOCK_STORE_URL
 
 
 class ProfileError(RuntimeError):

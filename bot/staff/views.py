@@ -32,6 +32,7 @@ from bot.records.triage import EventRow
 from bot.staff import auth
 from bot.staff.ask import ask
 from bot.training import ROOT
+from knowledge.kinds import project_section_map
 
 STAFF_DIR = ROOT / "bot" / "staff"
 STATIC = {
@@ -51,15 +52,14 @@ STATIC["chart.umd.js"] = (
 SESSION_COOKIE = "staff_session"
 LOGIN_CSRF_COOKIE = "staff_login_csrf"
 DEFAULT_DAYS = 7
-CATEGORIES = (
-    "cost_insurance",
-    "scheduling_referrals",
-    "procedure_day",
-    "aftercare_side_effects",
-    "relief_duration",
-    "medications",
-    "other",
-)
+
+
+def not_covered_categories() -> tuple[str, ...]:
+    """The not-covered categories the filter offers: knowledge/sections.yml's, "other" last."""
+    named = [k.category for k in project_section_map().kinds.values()]
+    return (*dict.fromkeys(c for c in named if c != "other"), "other")
+
+
 STAFF_CSP = "; ".join(
     [
         "default-src 'none'",
@@ -393,7 +393,7 @@ def blueprint() -> Blueprint:
             user=user,
             listed=listed,
             urgencies=triage.URGENCIES,
-            categories=CATEGORIES,
+            categories=not_covered_categories(),
             urgency=urgency,
             category=category,
             since=since,
