@@ -27,10 +27,12 @@ from tests.staff.conftest import PASSWORD
 
 pytestmark = [pytest.mark.browser, pytest.mark.e2e, pytest.mark.slow]
 
-DRIVING = [
-    "can i drive home after the sedation",
-    "who will drive me home after sedation",
-    "is driving allowed after being sedated",
+# Unanswered questions on one theme no document of the session covers (other tests add
+# leaflets to the same store, one of them about driving home after sedation).
+PARKING = [
+    "where do i park when i come for my injection",
+    "is there parking at the clinic for patients",
+    "how much does parking cost at your building",
 ]
 
 
@@ -63,12 +65,12 @@ def test_feedback_clusters_charts_and_an_acknowledged_emergency(
         expect(wait_for_more_answers(chat, before + 1)).to_contain_text("call you back")
     finally:
         chat_profile.close()
-    # Elsewhere (REST): a typed yes, three patients asking about driving after
-    # sedation, and an emergency.
+    # Elsewhere (REST): a typed yes, three patients asking about parking, and an
+    # emergency.
     helped = patient()
     console.say(helped, "what is prp?")
     assert "Thank you" in console.say(helped, "yes")[0]["text"]
-    for question in DRIVING:
+    for question in PARKING:
         console.say(patient(), question)
     urgent = patient()
     console.say(urgent, "I have a fever and chills since my epidural yesterday")
@@ -92,15 +94,20 @@ def test_feedback_clusters_charts_and_an_acknowledged_emergency(
         expect(page.locator("table#reply-times")).to_contain_text("Median")
 
         page.get_by_role("link", name="Unanswered questions, grouped").click()
-        driving = page.locator("ol.clusters > li", has_text="sedat")
-        expect(driving).to_have_count(1)
-        expect(driving.get_by_role("heading")).to_contain_text("3 questions about")
+        # Other tests of the session ask their own unanswered questions, which may join
+        # the same group: ours must be together in one group, whatever else is in it.
         export = page.get_by_role("link", name="Export the clusters (CSV)")
         href = export.get_attribute("href")
         body = page.request.get(f"{console.base}{href}")
         rows = list(csv.DictReader(io.StringIO(body.text())))
-        (rank,) = {r["rank"] for r in rows if r["question"] in DRIVING}
-        assert {r["question"] for r in rows if r["rank"] == rank} == set(DRIVING)
+        (rank,) = {r["rank"] for r in rows if r["question"] in PARKING}
+        together = {r["question"] for r in rows if r["rank"] == rank}
+        assert set(PARKING) <= together
+        size = len(together)
+        parking = page.locator("ol.clusters > li").nth(int(rank) - 1)
+        expect(parking.get_by_role("heading")).to_contain_text(
+            f"{size} questions about"
+        )
 
         page.get_by_role("link", name="Emergencies").click()
         row = page.locator(f'tr[data-conversation="{urgent}"]')
