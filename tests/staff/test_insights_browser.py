@@ -30,9 +30,9 @@ pytestmark = [pytest.mark.browser, pytest.mark.e2e, pytest.mark.slow]
 # Unanswered questions on one theme no document of the session covers (other tests add
 # leaflets to the same store, one of them about driving home after sedation).
 PARKING = [
-    "where do i park when i come for my injection",
-    "is there parking at the clinic for patients",
-    "how much does parking cost at your building",
+    "is there parking for patients at the clinic",
+    "where is the patient parking at the clinic",
+    "do you have free parking for patients",
 ]
 
 
