@@ -426,20 +426,20 @@ def _store_with(tmp_path, sources, monkeypatch, name, text):
     monkeypatch.setenv("KNOWLEDGE_DB_URL", url)
 
 
+#: A leaflet nobody mapped, whose two sections match "car park parking" equally well.
+VISITING_MD = (
+    "# Visiting the clinic\n\nSome practical notes.\n\n"
+    "## Parking\n\nThe car park by the north gate has parking for patients.\n\n"
+    "## Access\n\nThe car park by the south gate has parking for wheelchairs.\n"
+)
+
+
 async def test_a_free_text_match_without_a_clear_winner_is_not_answered(
     tmp_path, sources, monkeypatch, dispatcher, domain
 ):
     """A question of no kind is answered by search alone only when its best section
     stands ANSWER_MARGIN clear of the next; two equal matches are offered instead."""
-    _store_with(
-        tmp_path,
-        sources,
-        monkeypatch,
-        "visiting.md",
-        "# Visiting the clinic\n\nSome practical notes.\n\n"
-        "## Parking\n\nThe car park by the north gate has parking for patients.\n\n"
-        "## Access\n\nThe car park by the south gate has parking for wheelchairs.\n",
-    )
+    _store_with(tmp_path, sources, monkeypatch, "visiting.md", VISITING_MD)
     result = await run(
         make_tracker("car park parking", "out_of_scope"), dispatcher, domain
     )
@@ -559,15 +559,7 @@ async def test_a_kind_no_section_answers_needs_a_clear_free_text_winner(
 ):
     """Asked for a kind no document is known to answer (cost), a section nobody mapped
     answers only when its words stand ANSWER_MARGIN clear of the next section's."""
-    _store_with(
-        tmp_path,
-        sources,
-        monkeypatch,
-        "visiting.md",
-        "# Visiting the clinic\n\nSome practical notes.\n\n"
-        "## Parking\n\nThe car park by the north gate has parking for patients.\n\n"
-        "## Access\n\nThe car park by the south gate has parking for wheelchairs.\n",
-    )
+    _store_with(tmp_path, sources, monkeypatch, "visiting.md", VISITING_MD)
     result = await run(
         make_tracker("how much is the car park parking", "ask_cost_insurance"),
         dispatcher,
