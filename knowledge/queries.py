@@ -306,7 +306,10 @@ def _passage_index(
         .join(model.Section)
         .join(model.Document)
         .where(model.Document.language == language)
-        .options(joinedload(model.Passage.section).joinedload(model.Section.document))
+        # the joined section and document themselves, not a second (joinedload) copy
+        .options(
+            contains_eager(model.Passage.section).contains_eager(model.Section.document)
+        )
         .order_by(model.Passage.id)
     ).all()
     return BM25([p.lemmas.split() for p in rows]), [
