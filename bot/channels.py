@@ -29,6 +29,7 @@ origin; here:
 from __future__ import annotations
 
 import inspect
+import ipaddress
 import json
 import logging
 import re
@@ -47,6 +48,7 @@ from sanic.response import HTTPResponse
 from socketio import AsyncServer
 
 from bot import sessions, settings
+from bot.conversation_store import answer_unhandled
 
 logger = logging.getLogger(__name__)
 
@@ -54,6 +56,19 @@ HISTORY_LIMIT = 200
 #: The event carrying each whole reply, reply contract included (the project's page).
 REPLY_EVENT = "clinic_reply"
 MAX_SENDER_CHARS = 255
+#: What a message's `metadata` may be: a JSON object at most this deep and this long
+#: (serialised). Clients send a few keys (rasa-webchat's `customData`); a deeply nested
+#: object only makes Rasa's copies and the tracker store recurse until they fail.
+MAX_METADATA_DEPTH = 20
+MAX_METADATA_BYTES = 4096
+#: The media types a REST body may be sent as. A browser may post text/plain or a form
+#: to another site without asking it first (no CORS preflight); application/json it may
+#: not, so this keeps a stranger's web page from writing into the clinic's records.
+JSON_MEDIA_TYPES = ("application/json",)
+#: REST sender ids of this form are refused: it is the form of the web chat's
+#: conversation ids (bot.sessions.conversation_id), so a REST client can never write
+#: into, or read the replies of, a patient's web chat.
+_WEB_CHAT_CONVERSATION = re.compile(rf"[0-9a-f]{{{sessions.CONVERSATION_HEX}}}")
 # C0/C1 control characters except tab and newline, and lone UTF-16 surrogates (JSON can
 # carry "\ud800"; no database or encoder accepts them).
 _UNPRINTABLE = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f\ud800-\udfff]")
@@ -230,12 +245,16 @@ class ClinicSocketIO(SocketIOInput):
             text = data.get("message")
             text = clean_text(text) if isinstance(text, str) else ""
             metadata = data.get(self.metadata_key)
+            if metadata is not None and (problem := metadata_problem(metadata)):
+                # The patient's words are still answered; only the metadata is left out.
+                logger.warning("a socket message's metadata was left out: %s", problem)
+                metadata = None
             message = UserMessage(
                 text,
                 ClinicSocketIOOutput(sio, self.bot_message_evt),
                 conversation,
                 input_channel=self.name(),
-                metadata=metadata if isinstance(metadata, dict) else None,
+                metadata=metadata,
             )
             # The patient's other tabs get the replies (same room); show them the message too.
             await sio.emit(
@@ -245,13 +264,52 @@ class ClinicSocketIO(SocketIOInput):
                 skip_sid=sid,
                 namespace=namespace,
             )
-            await on_new_message(message)
+            try:
+                await on_new_message(message)
+            except Exception as error:  # the message itself stays out of the log
+                await answer_failed(self.app, message, error)
 
         return socket_blueprint
 
 
 class BadRequestError(ValueError):
     """A REST request the channel refuses, with the reason it gives back (HTTP 400)."""
+
+
+def json_depth(value: Any) -> int:
+    """How deeply lists and objects nest in a JSON value (a scalar is 0), iteratively."""
+    deepest = 0
+    pending: list[tuple[Any, int]] = [(value, 0)]
+    while pending:
+        item, depth = pending.pop()
+        children: Any = ()
+        if isinstance(item, dict):
+            children = item.values()
+        elif isinstance(item, list):
+            children = item
+        else:
+            deepest = max(deepest, depth)
+            continue
+        deepest = max(deepest, depth + 1)
+        pending.extend((child, depth + 1) for child in children)
+    return deepest
+
+
+def metadata_problem(metadata: Any) -> str | None:
+    """Why a message's metadata is refused, or None when it is a small JSON object."""
+    if not isinstance(metadata, dict):
+        return '"metadata" must be a JSON object when given'
+    if json_depth(metadata) > MAX_METADATA_DEPTH:
+        return f'"metadata" may nest at most {MAX_METADATA_DEPTH} levels deep'
+    if len(json.dumps(metadata, ensure_ascii=False).encode()) > MAX_METADATA_BYTES:
+        return f'"metadata" must be at most {MAX_METADATA_BYTES} bytes as JSON'
+    return None
+
+
+def is_json_media_type(content_type: str | None) -> bool:
+    """Whether a Content-Type header names JSON (parameters such as charset allowed)."""
+    media_type = (content_type or "").split(";", 1)[0].strip().lower()
+    return media_type in JSON_MEDIA_TYPES
 
 
 def parse_rest_body(
@@ -266,6 +324,8 @@ def parse_rest_body(
         raise BadRequestError("the request body is not UTF-8") from None
     except ValueError:
         raise BadRequestError("the request body is not valid JSON") from None
+    except RecursionError:  # nested deeper than Python's JSON parser goes
+        raise BadRequestError("the request body nests too deeply") from None
     if not isinstance(data, dict):
         raise BadRequestError(
             'the body must be a JSON object {"sender": ..., "message": ...}'
@@ -278,36 +338,80 @@ def parse_rest_body(
         raise BadRequestError(
             f'"sender" must be at most {MAX_SENDER_CHARS} printable characters'
         )
+    if _WEB_CHAT_CONVERSATION.fullmatch(sender):
+        raise BadRequestError(
+            f'"sender" must not be {sessions.CONVERSATION_HEX} hexadecimal digits:'
+            " that is the form of the web chat's conversations"
+        )
     if not isinstance(message, str):
         raise BadRequestError('"message" must be a string')
-    if metadata is not None and not isinstance(metadata, dict):
-        raise BadRequestError('"metadata" must be a JSON object when given')
+    if metadata is not None and (problem := metadata_problem(metadata)):
+        raise BadRequestError(problem)
     return sender, clean_text(message), metadata
+
+
+def is_loopback(interface: str) -> bool:
+    """Whether a server listening on `interface` is reachable from this machine only."""
+    if interface.strip().lower() == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(interface.strip().strip("[]")).is_loopback
+    except ValueError:  # a host name: it may resolve to anything
+        return False
+
+
+def _refused(status: int, error: str, reason: str, **headers: str) -> HTTPResponse:
+    return response.json(
+        {"error": error, "reason": reason}, status=status, headers=headers or None
+    )
 
 
 class ClinicRest(InputChannel):
     """Rasa's REST protocol (`POST /webhooks/rest/webhook`), with its input checked.
 
-    Rasa's RestInput trusts its body: a list, a number as the message or a 5 MB sender
-    id reaches the dialogue engine and ends in a 500 or a stored oddity. This one
-    answers 400 with a JSON reason for anything but `{"sender": str, "message": str,
-    "metadata"?: object}`, takes the input channel from itself (not from the body),
-    never logs the message, and in the production profile needs
-    `Authorization: Bearer $REST_TOKEN` (401 otherwise). Empty or over-long messages
-    are valid requests: the NLU guard answers them with a friendly note.
+    Rasa's RestInput trusts its body: a list, a number as the message, a 5 MB sender id
+    or a metadata object nested 5,000 levels deep reaches the dialogue engine and ends
+    in a 500, an empty reply or a stored oddity. This one answers with a JSON reason:
+
+    - 415 unless the body is sent as `application/json` (a stranger's web page can post
+      text/plain across sites without asking; JSON it cannot);
+    - 400 for anything but `{"sender": str, "message": str, "metadata"?: object}`, with
+      metadata at most MAX_METADATA_DEPTH deep and MAX_METADATA_BYTES long, and for a
+      sender id of the web chat's form (REST can never name a web chat conversation);
+    - 401 without `Authorization: Bearer $REST_TOKEN` in the production profile, and
+      whenever the server listens beyond loopback (`listens_beyond_loopback`, set by
+      bot.server from its interface); 403 there when no REST_TOKEN is configured.
+
+    It takes the input channel from itself (not from the body) and never logs the
+    message. Empty or over-long messages are valid requests: the NLU guard answers them
+    with a friendly note. A message that fails inside Rasa still gets a reply: the
+    emergency guidance for a red flag, otherwise the apology with the phone number.
     """
+
+    #: Set by bot.server.build_app when the server listens on a non-loopback interface.
+    listens_beyond_loopback = False
 
     @classmethod
     def name(cls) -> str:
         """Rasa's own name, so the URL and the trackers' input_channel stay Rasa's."""
         return "rest"
 
+    def needs_token(self) -> bool:
+        """Whether REST requests must carry REST_TOKEN."""
+        return settings.is_production() or self.listens_beyond_loopback
+
     def blueprint(
         self, on_new_message: Callable[[UserMessage], Awaitable[Any]]
     ) -> Blueprint:
         """The webhook and its health route."""
         webhook = Blueprint("clinic_rest_webhook", __name__)
-        token = settings.secret("REST_TOKEN") if settings.is_production() else None
+        needs_token = self.needs_token()
+        token = settings.secret("REST_TOKEN") if needs_token else None
+        if needs_token and token is None:
+            logger.warning(
+                "the REST channel is closed: the server listens beyond loopback and "
+                "REST_TOKEN is not set (docs/security.md)"
+            )
 
         @webhook.route("/", methods=["GET"])
         async def health(_: Request) -> HTTPResponse:
@@ -315,38 +419,62 @@ class ClinicRest(InputChannel):
 
         @webhook.route("/webhook", methods=["POST"])
         async def receive(request: Request) -> HTTPResponse:
+            if needs_token and token is None:
+                return _refused(
+                    403,
+                    "forbidden",
+                    "REST is closed on this interface until REST_TOKEN is set",
+                )
             if token is not None and not settings.bearer_matches(
                 request.headers.get("authorization", ""), token
             ):
-                return response.json(
-                    {
-                        "error": "unauthorized",
-                        "reason": "a valid bearer token is required",
-                    },
-                    status=401,
-                    headers={"WWW-Authenticate": "Bearer"},
+                return _refused(
+                    401,
+                    "unauthorized",
+                    "a valid bearer token is required",
+                    **{"WWW-Authenticate": "Bearer"},
+                )
+            if not is_json_media_type(request.headers.get("content-type")):
+                return _refused(
+                    415,
+                    "unsupported_media_type",
+                    "send the body as application/json",
                 )
             try:
                 sender, text, metadata = parse_rest_body(
                     request.body or b"", settings.max_socket_bytes()
                 )
             except BadRequestError as exc:
-                return response.json(
-                    {"error": "bad_request", "reason": str(exc)}, status=400
-                )
+                return _refused(400, "bad_request", str(exc))
             collector = CollectingOutputChannel()
+            message = UserMessage(
+                text,
+                collector,
+                sender,
+                input_channel=self.name(),
+                metadata=metadata,
+            )
             try:
-                await on_new_message(
-                    UserMessage(
-                        text,
-                        collector,
-                        sender,
-                        input_channel=self.name(),
-                        metadata=metadata,
-                    )
-                )
-            except Exception:  # the message itself stays out of the log
-                logger.exception("a REST message could not be handled")
+                await on_new_message(message)
+            except Exception as error:  # the message itself stays out of the log
+                await answer_failed(request.app, message, error)
             return response.json(collector.messages)
 
         return webhook
+
+
+async def answer_failed(
+    app: Sanic | None, message: UserMessage, error: BaseException
+) -> None:
+    """Reply to a message Rasa failed on: emergency guidance or the apology, never nothing.
+
+    One log line names the failure's type, never its text (which could quote the
+    message) and without a traceback; bot.conversation_store.answer_unhandled sends the
+    reply through the message's own output channel.
+    """
+    agent = getattr(getattr(app, "ctx", None), "agent", None)
+    reason = f"{type(error).__name__} while handling a message"
+    if agent is None:
+        logger.error("message not handled, no model loaded: %s", reason)
+        return
+    await answer_unhandled(agent, message, RuntimeError(reason))

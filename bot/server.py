@@ -83,9 +83,17 @@ def limit_action_timeout(seconds: float) -> None:
 
 
 def build_app(
-    credentials: str, endpoints_file: str, model: str, port: int
+    credentials: str,
+    endpoints_file: str,
+    model: str,
+    port: int,
+    interface: str = "127.0.0.1",
 ) -> tuple[object, int]:
-    """The Sanic app (not yet running) and its number of workers."""
+    """The Sanic app (not yet running) and its number of workers.
+
+    `interface` is where it will listen: beyond loopback, the REST channel needs
+    REST_TOKEN (bot.channels.ClinicRest).
+    """
     import rasa.core.run
     import rasa.core.utils
     from rasa.core.utils import AvailableEndpoints
@@ -107,6 +115,9 @@ def build_app(
     limit_action_timeout(settings.action_timeout())
     endpoints = AvailableEndpoints.read_endpoints(endpoints_file)
     input_channels = rasa.core.run.create_http_input_channels(None, credentials)
+    for channel in input_channels:  # before configure_app builds their blueprints
+        if isinstance(channel, channels.ClinicRest):
+            channel.listens_beyond_loopback = not channels.is_loopback(interface)
     origins = settings.allowed_origins()
     app = rasa.core.run.configure_app(
         input_channels,
@@ -143,7 +154,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bot.server")
     parser.add_argument("--model", required=True)
     parser.add_argument("--port", type=int, default=5005)
-    parser.add_argument("--interface", default="0.0.0.0")  # noqa: S104
+    parser.add_argument("--interface", default="127.0.0.1")
     parser.add_argument("--credentials", default="credentials.yml")
     parser.add_argument("--endpoints", default="endpoints.yml")
     parser.add_argument("--log-level", default=os.environ.get("LOG_LEVEL", "INFO"))
@@ -164,7 +175,7 @@ def main(argv: list[str] | None = None) -> int:
     rasa.utils.common.update_sanic_log_level()
     try:
         app, workers = build_app(
-            args.credentials, args.endpoints, args.model, args.port
+            args.credentials, args.endpoints, args.model, args.port, args.interface
         )
     except ConfigurationError as exc:
         print(f"error: {exc}", file=sys.stderr)
