@@ -117,7 +117,7 @@ AUDIT ?= run
 lint: $(STAMP) ## ruff (checks and format), mypy and the dependency audit (pip-audit; AUDIT=skip to leave it out)
 	$(PY) -m ruff check .
 	$(PY) -m ruff format --check .
-	$(PY) -m mypy knowledge bot actions
+	$(PY) -m mypy clinic knowledge records actions staff bot
 	@if [ "$(AUDIT)" = skip ]; then echo "dependency audit skipped (AUDIT=skip)"; else $(MAKE) --no-print-directory audit; fi
 
 bench: model ## the whole benchmark: quality, costs, load vs stock rasa init, insights page (~16 min; docs/benchmarks.md)

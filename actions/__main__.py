@@ -19,8 +19,8 @@ from typing import Any
 # action server never uses it, and it would triple the server's memory.
 sys.modules.setdefault("tensorflow", None)  # type: ignore[arg-type]
 
-from bot import privacy, settings  # noqa: E402
-from bot.quiet import silence_deprecations  # noqa: E402
+from clinic import privacy, settings  # noqa: E402
+from clinic.quiet import silence_deprecations  # noqa: E402
 
 silence_deprecations()
 

@@ -1,7 +1,7 @@
 """The assistant's custom actions. Thin: read the tracker, ask the store, set slots.
 
 What is said lives in domain.yml; rules pick the response from `answer_outcome`. The
-call-back form's checks live in actions/callback.py, its storage in bot.records.
+call-back form's checks live in actions/callback.py, its storage in records.
 """
 
 from __future__ import annotations
@@ -17,8 +17,8 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from actions import callback
 from actions.answers import decide
-from bot.records.store import session_scope as records_session
 from knowledge.environment import session_scope
+from records.store import session_scope as records_session
 
 logger = logging.getLogger(__name__)
 
@@ -89,7 +89,7 @@ class ActionRecordFeedback(Action):
 
         Returns:
             SlotSet answer_feedback (helpful, unhelpful), which stays in the events: the
-            records layer counts it with the conversation (bot.records.summaries).
+            records layer counts it with the conversation (records.summaries).
         """
         intent = ((tracker.latest_message or {}).get("intent") or {}).get("name")
         feedback = FEEDBACK_BY_INTENT.get(str(intent), "unhelpful")

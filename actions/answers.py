@@ -32,8 +32,8 @@ from typing import Any
 
 from sqlalchemy.orm import Session
 
-from bot import settings
-from bot.intents import OTHER_LANGUAGE_INTENT
+from clinic import settings
+from clinic.intents import OTHER_LANGUAGE_INTENT
 from knowledge import queries
 from knowledge.kinds import FROM_HEADING, FROM_MAP, project_section_map
 from knowledge.pipeline import DEFAULT_LANGUAGE

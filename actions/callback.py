@@ -1,7 +1,7 @@
 """The call-back form's rules: what counts as a name, a phone number, a time and consent.
 
 The form's validator (actions.actions.ValidateCallbackForm) asks these functions and the
-submit action stores the result through bot.records. No phrasing here: a value that cannot
+submit action stores the result through records. No phrasing here: a value that cannot
 be used comes back as None, and the form re-asks with the domain's wording for that slot.
 Nothing here logs what the patient typed (names and phone numbers are personal data).
 """
@@ -17,9 +17,9 @@ from typing import Any
 import phonenumbers
 from sqlalchemy.orm import Session
 
-from bot import settings
-from bot.intents import EMERGENCY_INTENTS
-from bot.records.models import CallbackRequest
+from clinic import settings
+from clinic.intents import EMERGENCY_INTENTS
+from records.models import CallbackRequest
 
 MAX_NAME_CHARS = 100
 MAX_NAME_WORDS = 6

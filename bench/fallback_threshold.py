@@ -30,8 +30,8 @@ from bot.evaluation import (
     load_examples,
     parse_messages,
 )
-from bot.intents import EMERGENCY_INTENTS
 from bot.training import ROOT
+from clinic.intents import EMERGENCY_INTENTS
 
 EMERGENCY = EMERGENCY_INTENTS
 THRESHOLDS = [0.0, 0.2, 0.3, 0.35, 0.4, 0.45, 0.5, 0.6]

@@ -1,7 +1,7 @@
 """The insights page on a year of conversations: `python -m bench.insights`.
 
 Fills a fresh SQLite conversations database with 100,000 conversations over 365 days,
-as the records layer keeps them (bot.records.summaries: one summary row per
+as the records layer keeps them (records.summaries: one summary row per
 conversation, the day counters, the missed questions), written in bulk; then renders
 /staff/insights the way its handler does (the summary queries and the template) for the
 whole year and for the last 7 days, and prints the figures. The page reads no event, so
@@ -23,10 +23,10 @@ from typing import Any
 
 from sqlalchemy import insert
 
-from bot.records import insights, store
-from bot.records.models import ConversationSummary, DailyCount, MissedQuestion
-from bot.records.summaries import KEY_SEPARATOR, reply_bucket
-from bot.staff.views import CATEGORIES
+from records import insights, store
+from records.models import ConversationSummary, DailyCount, MissedQuestion
+from records.summaries import KEY_SEPARATOR, reply_bucket
+from staff.views import CATEGORIES
 
 CONVERSATIONS = 100_000
 DAYS = 365
@@ -154,9 +154,9 @@ def fill(url: str, conversations: int = CONVERSATIONS, days: int = DAYS) -> None
 
 def render_ms(url: str, since: date, until: date) -> list[float]:
     """Milliseconds to read and render the page for the range, RUNS times."""
-    from bot.staff import insights as _pages  # noqa: F401  (the page's filters)
-    from bot.staff.auth import LoggedIn
-    from bot.staff.views import page
+    from staff import insights as _pages  # noqa: F401  (the page's filters)
+    from staff.auth import LoggedIn
+    from staff.views import page
 
     user = LoggedIn(account_id=1, name="bench", csrf_token="x")
     times = []

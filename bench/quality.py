@@ -39,9 +39,9 @@ from bot.evaluation import (
     load_labelled,
     parse_messages,
 )
-from bot.intents import EMERGENCY_INTENTS
 from bot.red_flags import project_detector
 from bot.training import MODEL_FILE, ROOT
+from clinic.intents import EMERGENCY_INTENTS
 from knowledge import model, pipeline, queries, settings
 from knowledge.builder import build_store
 from knowledge.environment import session_scope

@@ -1,1 +1,1 @@
-"""The running assistant: settings, the Rasa-side NLU component and NLG, the command line."""
+"""The running assistant: server, channels, web pages, NLU components, policy, stores, CLI."""

@@ -17,7 +17,7 @@ def main(argv: list[str] | None = None) -> int:
     )
     sub.add_parser("run", help="serve the assistant (action server + Rasa server)")
     sub.add_parser("shell", help="talk to the assistant in the terminal")
-    from bot.staff.cli import add_parser as add_staff_parser
+    from staff.cli import add_parser as add_staff_parser
 
     add_staff_parser(sub)
     purge = sub.add_parser(
@@ -44,16 +44,16 @@ def main(argv: list[str] | None = None) -> int:
         "--port", type=int, default=None, help="nginx's port (RASA_PORT)"
     )
     sub.add_parser(
-        "settings", help="print .env.example, generated from bot.settings.Settings"
+        "settings", help="print .env.example, generated from clinic.settings.Settings"
     )
     args = parser.parse_args(argv)
     if args.command == "settings":
-        from bot.settings import env_example
+        from clinic.settings import env_example
 
         sys.stdout.write(env_example())
         return 0
     if args.command == "staff":
-        from bot.staff.cli import run as run_staff
+        from staff.cli import run as run_staff
 
         return run_staff(args)
 
@@ -85,7 +85,7 @@ def main(argv: list[str] | None = None) -> int:
 
 def _age(text: str) -> timedelta:
     """The `--older-than` argument type: a friendly usage error on bad input."""
-    from bot.records.retention import parse_age
+    from records.retention import parse_age
 
     try:
         return parse_age(text)
@@ -98,9 +98,9 @@ def _purge(older_than: timedelta | None) -> int:
     from sqlalchemy.engine import make_url
     from sqlalchemy.exc import SQLAlchemyError
 
-    from bot import settings
-    from bot.records.retention import describe_age, purge
-    from bot.records.store import conversations_url, session_scope
+    from clinic import settings
+    from records.retention import describe_age, purge
+    from records.store import conversations_url, session_scope
 
     age = older_than or timedelta(days=settings.retention_days())
     url = conversations_url()
@@ -125,8 +125,8 @@ def _purge(older_than: timedelta | None) -> int:
 
 def _summaries() -> int:
     """Rebuild the summary tables from the events and say how many conversations."""
-    from bot.records.store import session_scope
-    from bot.records.summaries import rebuild
+    from records.store import session_scope
+    from records.summaries import rebuild
 
     with session_scope() as session:
         count = rebuild(session)

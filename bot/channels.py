@@ -18,7 +18,7 @@ origin; here:
 - the conversation of a socket is the one bound to it at `session_request`; a message
   naming another session id gets `session_error`, so a socket can never speak in, or
   listen to, another patient's conversation;
-- origins are checked: the server's own origin, plus ALLOWED_ORIGINS (bot.settings);
+- origins are checked: the server's own origin, plus ALLOWED_ORIGINS (clinic.settings);
 - a message is also sent, as `user_echo` `{text}`, to the conversation's other sockets
   (the patient's other tabs), which receive the replies too;
 - after `session_confirm` the server sends `session_history`: the conversation so far,
@@ -47,8 +47,9 @@ from sanic.request import Request
 from sanic.response import HTTPResponse
 from socketio import AsyncServer
 
-from bot import sessions, settings
+from bot import sessions
 from bot.conversation_store import answer_unhandled
+from clinic import settings
 
 logger = logging.getLogger(__name__)
 

@@ -56,10 +56,10 @@ from rasa.core.tracker_store import FailSafeTrackerStore, SQLTrackerStore
 from rasa.shared.core.events import UserUttered
 from rasa.shared.core.trackers import DialogueStateTracker
 
-from bot import settings
 from bot.nlu import RED_FLAG_INTENT, SELF_HARM_INTENT
-from bot.records import summaries
-from bot.records.models import Base as RecordsBase
+from clinic import settings
+from records import summaries
+from records.models import Base as RecordsBase
 
 logger = logging.getLogger(__name__)
 
@@ -124,7 +124,7 @@ class ResilientSQLTrackerStore(SQLTrackerStore):
         self.sessionmaker = sa.orm.session.sessionmaker(bind=self.engine)
         self.retry_seconds = settings.seconds("TRACKER_DB_RETRY_SECONDS", 5.0)
         ensure_last_event_index(self.engine, self.SQLEvent.__table__)
-        # The summary tables the turns are counted in (bot.records.summaries).
+        # The summary tables the turns are counted in (records.summaries).
         RecordsBase.metadata.create_all(self.engine)
 
     def _additional_events(self, session: Any, tracker: DialogueStateTracker) -> Any:

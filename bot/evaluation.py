@@ -15,7 +15,7 @@ from typing import Any
 import yaml
 
 from actions.answers import decide
-from bot.intents import EMERGENCY_INTENTS
+from clinic.intents import EMERGENCY_INTENTS
 from knowledge.environment import session_scope
 
 NOT_COVERED = "not_covered"

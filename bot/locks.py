@@ -53,8 +53,8 @@ from rasa.core.lock import Ticket, TicketLock
 from rasa.core.lock_store import LOCK_LIFETIME, LockError, LockStore
 from rasa.utils.endpoints import EndpointConfig
 
-from bot import settings
 from bot.conversation_store import describe
+from clinic import settings
 
 logger = logging.getLogger(__name__)
 

@@ -3,7 +3,7 @@
 Configured in `endpoints.yml` (`nlg: type: bot.nlg.ClinicNLG`). It renders the domain's
 responses like Rasa's own templated generator and in addition
   - fills `{clinic_phone}`, `{emergency_number}`, `{crisis_line}`, `{clinic_name}` from
-    the environment (bot.settings), so numbers are configured without retraining;
+    the environment (clinic.settings), so numbers are configured without retraining;
   - fills `{source_document}`, `{source_number}`, `{source_title}` from the cited section;
   - completes `custom.answer` (the reply contract) for every response that declares an
     answer type: intent and confidence of the message being answered, the cited or offered
@@ -32,7 +32,7 @@ from rasa.shared.core.events import BotUttered, SessionStarted
 from rasa.shared.core.trackers import DialogueStateTracker
 from rasa.utils.endpoints import EndpointConfig
 
-from bot import settings
+from clinic import settings
 
 #: Every answer type of the reply contract (`custom.answer.type`).
 ANSWER_TYPES = frozenset(

@@ -24,16 +24,16 @@ from rasa.shared.nlu.constants import (
 from rasa.shared.nlu.training_data.message import Message
 from rasa.shared.nlu.training_data.training_data import TrainingData
 
-from bot import settings
-from bot.intents import (
+from bot.language import DEFAULT as DEFAULT_LANGUAGE
+from bot.language import project_identifier
+from bot.red_flags import project_detector
+from clinic import settings
+from clinic.intents import (
     EMERGENCY_INTENTS,
     OTHER_LANGUAGE_INTENT,
     RED_FLAG_INTENT,
     SELF_HARM_INTENT,
 )
-from bot.language import DEFAULT as DEFAULT_LANGUAGE
-from bot.language import project_identifier
-from bot.red_flags import project_detector
 from knowledge.text import fold_accents
 from knowledge.vocabulary import project_vocabulary
 
@@ -291,7 +291,7 @@ class MessageGuard(_Rule):
     """Sends empty and over-long messages to action_answer, which asks for a question.
 
     Runs after the red-flag detector: an emergency in a long story is still an emergency.
-    The limit is MAX_MESSAGE_CHARS (bot.settings).
+    The limit is MAX_MESSAGE_CHARS (clinic.settings).
     """
 
     def process(self, messages: list[Message]) -> list[Message]:

@@ -10,7 +10,7 @@ from __future__ import annotations
 import sys
 from typing import Any
 
-from bot.quiet import silence_deprecations
+from clinic.quiet import silence_deprecations
 
 if __name__ == "__main__":
     silence_deprecations()

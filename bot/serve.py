@@ -20,9 +20,9 @@ from functools import lru_cache
 from pathlib import Path
 from typing import IO
 
-from bot import settings
 from bot.supervise import Supervised, answers
 from bot.training import MODEL_FILE, ROOT
+from clinic import settings
 
 STOP_TIMEOUT = 10.0
 

@@ -10,7 +10,7 @@
   (RASA_API_TOKEN) or JWT secret (RASA_JWT_SECRET) from the environment;
 - the production profile refuses to start without its secrets, and the action server
   is called with the shared ACTION_TOKEN; phone numbers and e-mail addresses are
-  masked in every log record (bot.privacy);
+  masked in every log record (clinic.privacy);
 - a short timeout on calls to the action server (ACTION_TIMEOUT, default 4 s) instead
   of Rasa's five minutes, so a patient gets the apology with the phone number quickly.
 """
@@ -23,8 +23,8 @@ import os
 import sys
 from functools import partial
 
-from bot import privacy
-from bot.quiet import silence_deprecations
+from clinic import privacy
+from clinic.quiet import silence_deprecations
 
 logger = logging.getLogger(__name__)
 
@@ -57,7 +57,7 @@ def check_secrets() -> None:
     it); `python -m bot run` makes one per run. ACTION_TOKEN_FILE is copied into the
     environment because endpoints.yml can only name environment variables.
     """
-    from bot import settings
+    from clinic import settings
 
     problems = settings.production_problems()
     if problems:
@@ -98,16 +98,9 @@ def build_app(
     import rasa.core.utils
     from rasa.core.utils import AvailableEndpoints
 
-    from bot import (
-        channels,
-        conversation_store,
-        lock_store,
-        patches,
-        settings,
-        staff,
-        status,
-        web,
-    )
+    import staff
+    from bot import channels, conversation_store, lock_store, patches, status, web
+    from clinic import settings
 
     check_secrets()
     os.environ.update(settings.endpoint_defaults())

@@ -28,8 +28,8 @@ from functools import lru_cache
 from pathlib import Path
 from typing import TypeGuard
 
-from bot import settings
 from bot.training import ROOT
+from clinic import settings
 
 SECRET_FILE = ROOT / "build" / "secrets" / "session.key"
 ID_BYTES = 24

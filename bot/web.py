@@ -14,8 +14,8 @@ from sanic import Sanic, response
 from sanic.request import Request
 from sanic.response import BaseHTTPResponse, HTTPResponse
 
-from bot import settings
 from bot.training import ROOT
+from clinic import settings
 
 WEB_DIR = ROOT / "web"
 # URL path under /assets/ -> file. Only these files are served.

@@ -19,8 +19,8 @@ from actions.actions import (
     ActionSubmitCallback,
     ValidateCallbackForm,
 )
-from bot.records.models import CallbackRequest
-from bot.records.store import session_scope
+from records.models import CallbackRequest
+from records.store import session_scope
 
 
 @pytest.fixture()

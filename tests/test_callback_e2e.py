@@ -14,8 +14,6 @@ import sys
 import pytest
 from sqlalchemy import select
 
-from bot.records.models import CallbackRequest
-from bot.records.store import session_scope
 from bot.serve import (
     free_port,
     rasa_server_command,
@@ -24,6 +22,8 @@ from bot.serve import (
     wait_until_ready,
 )
 from bot.training import model_is_current
+from records.models import CallbackRequest
+from records.store import session_scope
 from tests.test_e2e import say
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]

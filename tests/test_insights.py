@@ -21,12 +21,12 @@ from rasa.shared.core.trackers import DialogueStateTracker
 from sqlalchemy import event, select
 
 from bot.conversation_store import ResilientSQLTrackerStore
-from bot.records import clusters, insights, summaries
-from bot.records import events as records
-from bot.records import store as store_module
-from bot.records.models import ConversationSummary, MissedQuestion
-from bot.records.retention import purge
-from bot.records.store import session_scope
+from records import clusters, insights, summaries
+from records import events as records
+from records import store as store_module
+from records.models import ConversationSummary, MissedQuestion
+from records.retention import purge
+from records.store import session_scope
 from tests.conftest import ROOT
 from tests.test_speed import install_cache
 from tests.test_triage import JOINT, PRP, Talk, postgres_schema

@@ -1,4 +1,4 @@
-"""Phone numbers and e-mail addresses never reach a log handler (bot.privacy)."""
+"""Phone numbers and e-mail addresses never reach a log handler (clinic.privacy)."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ import logging
 
 import pytest
 
-from bot import privacy
+from clinic import privacy
 
 
 @pytest.mark.parametrize(

@@ -16,9 +16,10 @@ from hypothesis import strategies as st
 from rasa.shared.core.domain import Domain
 
 from actions.answers import decide
-from bot import channels, privacy
-from bot import settings as bot_settings
+from bot import channels
 from bot.nlg import ANSWER_TYPES, CONTRACT_SECTION_KEYS, ClinicNLG
+from clinic import privacy
+from clinic import settings as bot_settings
 from knowledge import queries
 from tests.test_nlg_and_nlu_component import ROOT, tracker
 

@@ -22,10 +22,10 @@ from rasa.shared.core.trackers import DialogueStateTracker
 from sqlalchemy import create_engine, func, select, text
 from sqlalchemy.exc import OperationalError
 
-from bot.records.models import CallbackRequest
-from bot.records.retention import RASA_EVENTS, describe_age, parse_age, purge
-from bot.records.store import session_scope
 from bot.training import ROOT
+from records.models import CallbackRequest
+from records.retention import RASA_EVENTS, describe_age, parse_age, purge
+from records.store import session_scope
 
 DAY = 86400.0
 NOW = time.time()

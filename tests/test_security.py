@@ -9,7 +9,8 @@ import json
 
 import pytest
 
-from bot import channels, server, sessions, settings, web
+from bot import channels, server, sessions, web
+from clinic import settings
 
 TOKEN = "t" * 32
 

@@ -1,12 +1,12 @@
-"""bot.settings.Settings: one typed object for every setting, and .env.example from it."""
+"""clinic.settings.Settings: one typed object for every setting, and .env.example from it."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
-from bot import settings
 from bot.__main__ import main
-from bot.settings import Settings
+from clinic import settings
+from clinic.settings import Settings
 
 ROOT = Path(__file__).resolve().parent.parent
 

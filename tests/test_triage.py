@@ -1,7 +1,7 @@
 """Triage from real tracker-store events: conversations written by Rasa's SQLTrackerStore.
 
 The events are Rasa's own event classes, stored by Rasa's SQL tracker store into SQLite
-(and PostgreSQL when it is running), then read back by bot.records.events.
+(and PostgreSQL when it is running), then read back by records.events.
 """
 
 from __future__ import annotations
@@ -27,10 +27,10 @@ from rasa.shared.core.events import (
 from rasa.shared.core.trackers import DialogueStateTracker
 from sqlalchemy import create_engine, inspect, text
 
-from bot.records import events as records
-from bot.records import triage
-from bot.records.models import CallbackRequest
-from bot.records.store import session_scope
+from records import events as records
+from records import triage
+from records.models import CallbackRequest
+from records.store import session_scope
 from tests.conftest import ROOT
 
 JOINT = {"document": "Pain Management Injections", "number": 5, "title": "Joint Pain"}

@@ -120,7 +120,7 @@ def test_build_is_skipped_when_up_to_date(tmp_path):
 def test_the_intents_the_code_names_are_the_domains():
     import yaml
 
-    from bot import intents
+    from clinic import intents
 
     domain_file = settings.PROJECT_ROOT / "domain.yml"
     domain = yaml.safe_load(domain_file.read_text(encoding="utf-8"))

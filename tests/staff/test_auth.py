@@ -8,10 +8,10 @@ from types import SimpleNamespace
 import pytest
 from argon2 import PasswordHasher
 
-from bot.records.store import session_scope
-from bot.staff import auth
-from bot.staff.models import LoginFailure, StaffAccount, StaffSession
-from bot.staff.views import cookie_secure, csv_cell, redact
+from records.store import session_scope
+from staff import auth
+from staff.models import LoginFailure, StaffAccount, StaffSession
+from staff.views import cookie_secure, csv_cell, redact
 
 PASSWORD = "a long enough password"
 

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from bot.staff import documents
-from bot.staff.documents import UploadRefusedError, check_upload, safe_name
 from knowledge.builder import BuildError, build_store
+from staff import documents
+from staff.documents import UploadRefusedError, check_upload, safe_name
 from tests.documents import AFTERCARE_MD
 
 

@@ -2,7 +2,7 @@
 
 Pure functions over rows of Rasa's `events` table (sender_id, type_name, timestamp,
 intent_name, action_name, data JSON): nothing here reads the database, and nothing
-copies a transcript. bot.records.events fetches the rows.
+copies a transcript. records.events fetches the rows.
 
 A conversation's urgency, most urgent first:
   - `emergency`: a red flag was reported (intent report_red_flag / report_self_harm,
@@ -25,7 +25,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from bot.intents import EMERGENCY_INTENTS
+from clinic.intents import EMERGENCY_INTENTS
 
 #: Urgencies, most urgent first (the triage list's order).
 URGENCIES = ("emergency", "callback", "unanswered", "answered")

@@ -11,7 +11,7 @@ instead of every event of a year:
 - `missed_questions`: the questions the guide did not answer, masked, for the clusters.
 
 What counts as answered, not covered, missed or an emergency is the triage's definition
-(bot.records.triage); `turn_delta` is a pure function of the events, `record_events`
+(records.triage); `turn_delta` is a pure function of the events, `record_events`
 writes what it found.
 """
 
@@ -30,9 +30,9 @@ from sqlalchemy import case, delete, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
-from bot import privacy
-from bot.records import triage
-from bot.records.models import ConversationSummary, DailyCount, MissedQuestion
+from clinic import privacy
+from records import triage
+from records.models import ConversationSummary, DailyCount, MissedQuestion
 
 logger = logging.getLogger(__name__)
 
@@ -358,7 +358,7 @@ def rebuild(session: Session) -> int:
     what they count. Reads every event once, conversation by conversation; returns how
     many conversations were summarised.
     """
-    from bot.records.events import EVENTS, events_table_exists
+    from records.events import EVENTS, events_table_exists
 
     for model in (MissedQuestion, ConversationSummary, DailyCount):
         session.execute(delete(model))

@@ -3,12 +3,12 @@
 - `/staff/insights?since=&until=`: conversations and messages per day, the shares
   answered / not covered / emergency / call-back, answers by section and document,
   not-covered categories, feedback, reply times. Read from the summary tables
-  (bot.records.insights), drawn by Chart.js (web/node_modules, served from here) from
+  (records.insights), drawn by Chart.js (web/node_modules, served from here) from
   the tables beside each chart, which screen readers read.
 - `/staff/insights/questions` and `.csv`: the range's unanswered questions in clusters.
 - `/staff/emergencies` and `POST /staff/conversations/<id>/acknowledge`.
 
-Same login, CSRF and headers as the rest of the console (bot.staff.views).
+Same login, CSRF and headers as the rest of the console (staff.views).
 """
 
 from __future__ import annotations
@@ -21,10 +21,10 @@ from sanic.request import Request
 from sanic.response import HTTPResponse
 from sqlalchemy.orm import Session
 
-from bot.records import clusters, events, insights, triage
-from bot.records.models import ConversationSummary
-from bot.staff import auth
-from bot.staff.views import (
+from records import clusters, events, insights, triage
+from records.models import ConversationSummary
+from staff import auth
+from staff.views import (
     DEFAULT_DAYS,
     csv_cell,
     csv_download,

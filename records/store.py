@@ -17,9 +17,9 @@ from sqlalchemy import create_engine, event
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
-from bot.records.models import Base
-from bot.staff import models as _staff_models  # noqa: F401  (registers its tables)
 from bot.training import ROOT
+from records.models import Base
+from staff import models as _staff_models  # noqa: F401  (registers its tables)
 
 DEFAULT_DB = "build/conversations.db"
 

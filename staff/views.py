@@ -1,4 +1,4 @@
-"""The staff console's pages under /staff (installed by bot.staff.install).
+"""The staff console's pages under /staff (installed by staff.install).
 
 Every page but the login page needs a valid session; every POST needs the CSRF token of
 the session (the login form: of its pre-login cookie) and, when the browser names one,
@@ -14,6 +14,7 @@ import io
 from collections.abc import Callable, Coroutine
 from datetime import date, datetime, timedelta
 from functools import wraps
+from pathlib import Path
 from typing import Any, TypeVar
 from urllib.parse import quote, urlsplit
 
@@ -24,17 +25,17 @@ from sanic.response import HTTPResponse
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from bot import privacy
-from bot.records import events, triage
-from bot.records.models import CALLBACK_STATUSES, CallbackRequest
-from bot.records.store import session_scope
-from bot.records.triage import EventRow
-from bot.staff import auth
-from bot.staff.ask import ask
 from bot.training import ROOT
+from clinic import privacy
 from knowledge.kinds import project_section_map
+from records import events, triage
+from records.models import CALLBACK_STATUSES, CallbackRequest
+from records.store import session_scope
+from records.triage import EventRow
+from staff import auth
+from staff.ask import ask
 
-STAFF_DIR = ROOT / "bot" / "staff"
+STAFF_DIR = Path(__file__).resolve().parent
 STATIC = {
     name: (STAFF_DIR / "static" / name, kind)
     for name, kind in [

@@ -1,6 +1,6 @@
 """The unanswered questions of a date range, grouped by similarity: the next leaflets.
 
-The questions are the summaries' missed questions (bot.records.summaries: not covered,
+The questions are the summaries' missed questions (records.summaries: not covered,
 handed off, or a "did you mean" nobody resolved), already masked. Each is turned into a
 TF-IDF vector of its words, crudely stemmed (scikit-learn), and questions closer than
 `DISTANCE` in cosine distance are joined by average-linkage agglomerative clustering. A
@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from bot.records.models import MissedQuestion
+from records.models import MissedQuestion
 
 #: Questions closer than this (cosine distance of their TF-IDF vectors) share a cluster.
 DISTANCE = 0.8

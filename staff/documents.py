@@ -33,8 +33,6 @@ from sanic import Blueprint, response
 from sanic.request import Request
 from sanic.response import HTTPResponse
 
-from bot.staff import auth
-from bot.staff.views import page, staff_only
 from knowledge import settings
 from knowledge.builder import BuildError, BuildReport, build_store, source_files
 from knowledge.parser import (
@@ -45,6 +43,8 @@ from knowledge.parser import (
     parse_document,
     preview,
 )
+from staff import auth
+from staff.views import page, staff_only
 
 logger = logging.getLogger(__name__)
 

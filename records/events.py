@@ -16,9 +16,9 @@ from sqlalchemy.engine import Connection
 from sqlalchemy.orm import Session
 from sqlalchemy.sql import case
 
-from bot.records import triage
-from bot.records.models import CallbackRequest, EmergencyAcknowledgement
-from bot.records.triage import EventRow
+from records import triage
+from records.models import CallbackRequest, EmergencyAcknowledgement
+from records.triage import EventRow
 
 logger = logging.getLogger(__name__)
 

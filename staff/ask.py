@@ -18,7 +18,7 @@ from rasa.core.channels.channel import CollectingOutputChannel, UserMessage
 from rasa.core.lock_store import InMemoryLockStore
 from rasa.core.tracker_store import InMemoryTrackerStore
 
-from bot.settings import input_problem
+from clinic.settings import input_problem
 
 MAX_QUESTION_CHARS = 2000
 

@@ -30,8 +30,8 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import Session
 
-from bot.records import summaries
-from bot.records.models import CallbackRequest, EmergencyAcknowledgement
+from records import summaries
+from records.models import CallbackRequest, EmergencyAcknowledgement
 
 #: Rasa's own table, described only as far as purging needs (Rasa creates it).
 RASA_EVENTS = Table(

@@ -1,6 +1,6 @@
 """Staff accounts, their sessions and failed-login counts, beside the conversations.
 
-They share bot.records' declarative Base, so `get_engine()` creates them with the other
+They share records' declarative Base, so `get_engine()` creates them with the other
 clinic tables, and several servers on one database share logins and the login throttle.
 Neither a password nor a session token is stored: an argon2 hash of the password, and a
 SHA-256 digest of the session token (the cookie holds the token itself).
@@ -12,7 +12,7 @@ from datetime import datetime
 
 from sqlalchemy import Boolean, Column, DateTime, ForeignKey, Integer, String
 
-from bot.records.models import Base
+from records.models import Base
 
 
 class StaffAccount(Base):

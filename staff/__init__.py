@@ -1,6 +1,6 @@
 """The staff console at /staff: triage, transcripts, call-backs, "ask", documents, more.
 
-Also the insights and the emergencies (bot.staff.insights).
+Also the insights and the emergencies (staff.insights).
 
 `install(app)` adds it to the Rasa server (bot.server). Accounts are made on the
 command line (`python -m bot staff add NAME`); see docs/staff-console.md.
@@ -13,7 +13,7 @@ from typing import Any
 
 def install(app: Any) -> None:
     """Add the console's routes to the Sanic app."""
-    from bot.staff import documents, insights, views
+    from staff import documents, insights, views
 
     app.blueprint(views.blueprint())
     app.blueprint(documents.blueprint())

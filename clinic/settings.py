@@ -294,7 +294,7 @@ _WIDTH = 92
 def env_example() -> str:
     """The text of .env.example, generated from Settings."""
     lines = [
-        "# Generated from bot/settings.py (python -m bot settings > .env.example); edit",
+        "# Generated from clinic/settings.py (python -m bot settings > .env.example); edit",
         "# the Settings class, not this file. Copy to .env (git ignores it) and edit;",
         "# `make run`, `make shell` and `make test` read it. Plain KEY=value lines, no",
         "# quotes (make reads this file). Every setting is optional; the defaults are shown.",

@@ -12,8 +12,8 @@ import getpass
 import sys
 from typing import Any
 
-from bot.records.store import conversations_url, session_scope
-from bot.staff import auth
+from records.store import conversations_url, session_scope
+from staff import auth
 
 
 def add_parser(sub: Any) -> None:

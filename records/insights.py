@@ -1,7 +1,7 @@
 """What the clinic learns from its conversations, read from the summary tables.
 
 `insights()` answers the staff console's /staff/insights for a date range with three
-indexed queries on the tables bot.records.summaries keeps (the day counters by their
+indexed queries on the tables records.summaries keeps (the day counters by their
 primary key, the conversations by `started_at`), never reading Rasa's events; so a year
 of conversations costs no more than a week's. `emergencies()` and `acknowledge()` are
 the emergency acknowledgements.
@@ -16,12 +16,12 @@ from datetime import date, datetime, timedelta
 from sqlalchemy import case, func, select
 from sqlalchemy.orm import Session
 
-from bot.records.models import (
+from records.models import (
     ConversationSummary,
     DailyCount,
     EmergencyAcknowledgement,
 )
-from bot.records.summaries import KEY_SEPARATOR, bucket_milliseconds
+from records.summaries import KEY_SEPARATOR, bucket_milliseconds
 
 SLOWEST_LISTED = 5
 TOP_LISTED = 15

@@ -41,7 +41,7 @@ class CallbackRequest(Base):  # type: ignore[valid-type,misc]
 class ConversationSummary(Base):  # type: ignore[valid-type,misc]
     """One conversation in figures, kept up to date as its turns are stored.
 
-    Written by the tracker store with each turn (bot.records.summaries.record_events), in
+    Written by the tracker store with each turn (records.summaries.record_events), in
     the transaction that stores the turn's events, so the insights page never reads events.
     Derived data: it holds no patient text, and goes when the conversation is purged.
     """
@@ -101,7 +101,7 @@ class DailyCount(Base):  # type: ignore[valid-type,misc]
 class MissedQuestion(Base):  # type: ignore[valid-type,misc]
     """A patient question the guide did not answer, for the clinic's next document.
 
-    The text is stored with e-mail addresses and phone numbers masked (bot.privacy), and
+    The text is stored with e-mail addresses and phone numbers masked (clinic.privacy), and
     goes with its conversation when it is purged.
     """
 
