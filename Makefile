@@ -14,7 +14,8 @@ export SQLALCHEMY_SILENCE_UBER_WARNING := 1
 # Ports (the action endpoint URL follows ACTION_PORT unless ACTION_ENDPOINT_URL is set).
 ACTION_PORT ?= 5055
 RASA_PORT ?= 5005
-RASA_INTERFACE ?= 0.0.0.0
+# This machine only by default; RASA_INTERFACE=0.0.0.0 opens it (REST then needs REST_TOKEN).
+RASA_INTERFACE ?= 127.0.0.1
 # Rasa's SQL tracker store (endpoints.yml) and the call-back requests: one SQLite file.
 CONVERSATIONS_DB ?= build/conversations.db
 

@@ -187,7 +187,7 @@ def supervised_servers() -> tuple[Supervised, Supervised]:
         ACTION_START_ALLOWANCE,
     )
     # Rasa's HTTP API (--enable-api) stays off: only the channels are served.
-    interface = os.environ.get("RASA_INTERFACE", "0.0.0.0")  # noqa: S104
+    interface = settings.current().rasa_interface
     rasa = Supervised(
         "the Rasa server",
         lambda: start_process(rasa_server_command(["--interface", interface])),

@@ -102,9 +102,10 @@ class Settings:
     rasa_port: int = setting("RASA_PORT", 5005, PLACES, "the Rasa server", listed=True)
     rasa_interface: str = setting(
         "RASA_INTERFACE",
-        "0.0.0.0",  # noqa: S104 (the Makefile's default: the chat is served to the clinic)
+        "127.0.0.1",
         PLACES,
-        "its interface",
+        "its interface: this machine only; 0.0.0.0 to open it (REST then needs "
+        "REST_TOKEN)",
         listed=True,
     )
     action_port: int = setting(
