@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import dataclasses
 import hmac
+import ipaddress
 import os
 import textwrap
 from collections.abc import Mapping
@@ -145,7 +146,17 @@ class Settings:
         "STAFF_SESSION_HOURS", 12, STAFF, "and this long after login, used or not"
     )
     staff_login_free_tries: int = setting(
-        "STAFF_LOGIN_FREE_TRIES", 5, STAFF, "failed logins before each try waits"
+        "STAFF_LOGIN_FREE_TRIES",
+        5,
+        STAFF,
+        "failed logins of one name from one address before that pair waits",
+    )
+    trusted_proxies: str = setting(
+        "TRUSTED_PROXIES",
+        "",
+        STAFF,
+        "addresses or networks of reverse proxies whose X-Forwarded-For is believed "
+        "(e.g. 127.0.0.1)",
     )
     staff_refresh_seconds: int = setting(
         "STAFF_REFRESH_SECONDS", 30, STAFF, "how often the lists reload themselves"
@@ -379,6 +390,21 @@ def allowed_origins() -> list[str]:
     """
     raw = current().allowed_origins
     return [origin.strip().rstrip("/") for origin in raw.split(",") if origin.strip()]
+
+
+def trusted_proxies() -> list[ipaddress.IPv4Network | ipaddress.IPv6Network]:
+    """The reverse proxies whose forwarded client address is believed (TRUSTED_PROXIES).
+
+    Comma-separated addresses or networks (`127.0.0.1`, `10.0.0.0/8`); entries that are
+    neither are left out. Empty (the default): no proxy, the peer is the client.
+    """
+    networks = []
+    for entry in current().trusted_proxies.split(","):
+        try:
+            networks.append(ipaddress.ip_network(entry.strip(), strict=False))
+        except ValueError:
+            continue
+    return networks
 
 
 def endpoint_defaults(environ: dict[str, str] | None = None) -> dict[str, str]:

@@ -8,8 +8,12 @@
   and an absolute end (STAFF_SESSION_HOURS, default 12).
 - CSRF: each session has a synchronizer token that every form sends back.
 - Throttle: after STAFF_LOGIN_FREE_TRIES (default 5) failures within 15 minutes for an
-  account name or a client address, that key is locked for 5 s, then 10 s, 20 s, ...
-  (at most 15 min) after each further failure; while locked no password is checked.
+  account name from one client address, that pair is locked for 5 s, then 10 s, 20 s,
+  ... (at most 15 min) after each further failure; while locked no password is checked
+  for it. Someone else's wrong tries never refuse a correct password: failures on a name
+  from many addresses, or from one address on many names, only slow each check down
+  (at most MAX_SLOWDOWN seconds). The client address is the proxy's forwarded one only
+  when the request comes from a trusted proxy (staff.views.client_address).
 """
 
 from __future__ import annotations
@@ -126,6 +130,38 @@ def add_account(session: Session, name: str, password: str) -> StaffAccount:
     return account
 
 
+def _account(session: Session, name: str) -> StaffAccount:
+    account = session.scalar(select(StaffAccount).where(StaffAccount.name == name))
+    if account is None:
+        raise AccountError(f"there is no staff account named {name!r}")
+    return account
+
+
+def _log_out_everywhere(session: Session, account: StaffAccount) -> None:
+    session.execute(delete(StaffSession).where(StaffSession.account_id == account.id))
+
+
+def disable_account(session: Session, name: str) -> StaffAccount:
+    """Stop an account from logging in, and end its sessions at once.
+
+    The account and what its name is recorded against (acknowledged emergencies) stay;
+    `add_account` with a new password enables it again.
+    """
+    account = _account(session, name)
+    account.active = False
+    _log_out_everywhere(session, account)
+    session.flush()
+    return account
+
+
+def remove_account(session: Session, name: str) -> None:
+    """Delete an account and its sessions (acknowledgements keep the name they record)."""
+    account = _account(session, name)
+    _log_out_everywhere(session, account)
+    session.delete(account)
+    session.flush()
+
+
 def list_accounts(session: Session) -> list[StaffAccount]:
     """Every account, by name."""
     return list(session.scalars(select(StaffAccount).order_by(StaffAccount.name)))
@@ -150,33 +186,73 @@ def verify_password(session: Session, name: str, password: str) -> StaffAccount 
 
 
 # --- throttle -------------------------------------------------------------------
+#
+# OWASP's authentication guidance: a lock-out must not let one person keep another
+# out. So a lock is only ever on one account name from one client address (the pair);
+# failures on a name from every address, or from one address on every name, only slow
+# the check down (SLOWDOWN_AFTER), and a correct password still gets in.
+
+#: Failures of a name (from any address) or of an address (on any name) in the window
+#: after which each further attempt waits SLOWDOWN_STEP more before its password is
+#: checked, up to MAX_SLOWDOWN; it is never refused for them.
+SLOWDOWN_AFTER = 20
+SLOWDOWN_STEP = 0.1
+MAX_SLOWDOWN = 3.0
 
 
-def throttle_keys(name: str, client: str | None) -> list[str]:
-    """The keys a login attempt counts against."""
-    keys = [f"name:{name.strip().lower()[:100]}"]
-    if client:
-        keys.append(f"addr:{client[:100]}")
-    return keys
+@dataclass(frozen=True)
+class ThrottleKeys:
+    """What a login attempt counts against: its pair (locked), its name and address."""
+
+    pair: str
+    name: str
+    address: str | None
+
+    def all(self) -> list[str]:
+        """Every key, the pair first."""
+        return [self.pair, self.name, *([self.address] if self.address else [])]
 
 
-def locked_for(session: Session, keys: list[str]) -> int:
-    """Seconds until a login may be tried again for these keys (0: now)."""
+def throttle_keys(name: str, client: str | None) -> ThrottleKeys:
+    """The keys a login attempt for `name` from the client address `client` counts against."""
+    account = name.strip().lower()[:100]
+    address = (client or "unknown")[:90]
+    return ThrottleKeys(
+        pair=f"pair:{account}|{address}",
+        name=f"name:{account}",
+        address=f"addr:{address}" if client else None,
+    )
+
+
+def _rows(session: Session, keys: list[str]) -> list[LoginFailure]:
+    return list(session.scalars(select(LoginFailure).where(LoginFailure.key.in_(keys))))
+
+
+def locked_for(session: Session, keys: ThrottleKeys) -> int:
+    """Seconds until this name may be tried again from this address (0: now)."""
     now = _now()
-    waits = [
-        (row.locked_until - now).total_seconds()
-        for row in session.scalars(
-            select(LoginFailure).where(LoginFailure.key.in_(keys))
-        )
-        if row.locked_until and row.locked_until > now
+    row = session.get(LoginFailure, keys.pair)
+    if row is None or not row.locked_until or row.locked_until <= now:
+        return 0
+    return int((row.locked_until - now).total_seconds() + 0.999)
+
+
+def slowdown(session: Session, keys: ThrottleKeys) -> float:
+    """Seconds to wait before checking a password, for the name's and address's failures."""
+    now = _now()
+    recent = [
+        row.failures
+        for row in _rows(session, keys.all()[1:])
+        if now - row.last_failure_at <= FAILURE_WINDOW
     ]
-    return int(max(waits) + 0.999) if waits else 0
+    excess = max(recent, default=0) - SLOWDOWN_AFTER
+    return min(MAX_SLOWDOWN, SLOWDOWN_STEP * excess) if excess > 0 else 0.0
 
 
-def record_failure(session: Session, keys: list[str]) -> None:
-    """Count a failed login against each key, locking those past the free tries."""
+def record_failure(session: Session, keys: ThrottleKeys) -> None:
+    """Count a failed login against each key, locking the pair past the free tries."""
     now = _now()
-    for key in keys:
+    for key in keys.all():
         row = session.get(LoginFailure, key)
         if row is None:
             row = LoginFailure(key=key, failures=0)
@@ -187,15 +263,15 @@ def record_failure(session: Session, keys: list[str]) -> None:
         row.failures += 1
         row.last_failure_at = now
         over = row.failures - free_tries()
-        if over >= 0:
+        if key == keys.pair and over >= 0:
             row.locked_until = now + min(
                 MAX_LOCK, timedelta(seconds=5 * 2 ** min(over, 10))
             )
 
 
-def clear_failures(session: Session, keys: list[str]) -> None:
-    """Forget failures after a successful login."""
-    session.execute(delete(LoginFailure).where(LoginFailure.key.in_(keys)))
+def clear_failures(session: Session, keys: ThrottleKeys) -> None:
+    """Forget the pair's failures after a successful login (the others stay counted)."""
+    session.execute(delete(LoginFailure).where(LoginFailure.key == keys.pair))
 
 
 # --- sessions -------------------------------------------------------------------

@@ -1,8 +1,10 @@
-"""`python -m bot staff add NAME` / `staff list`: the console's accounts.
+"""`python -m bot staff add|list|disable|remove NAME`: the console's accounts.
 
 The password is asked twice without echo (or read from standard input with
 --password-stdin, for scripts); only its argon2 hash is stored. Adding a name that
-exists sets a new password and logs that account out everywhere.
+exists sets a new password (enabling it again if it was disabled) and logs that account
+out everywhere. `disable` keeps the account but refuses its logins and ends its
+sessions at once; `remove` deletes it.
 """
 
 from __future__ import annotations
@@ -28,6 +30,12 @@ def add_parser(sub: Any) -> None:
         help="read the password from the first line of standard input",
     )
     commands.add_parser("list", help="list the accounts")
+    disable = commands.add_parser(
+        "disable", help="refuse an account's logins and end its sessions now"
+    )
+    disable.add_argument("name")
+    remove = commands.add_parser("remove", help="delete an account")
+    remove.add_argument("name")
 
 
 def _ask_password() -> str:
@@ -47,6 +55,8 @@ def run(args: argparse.Namespace) -> int:
                 last = account.last_login_at or "never"
                 print(f"{account.name}\t{state}\tlast login {last}")
         return 0
+    if args.staff_command in {"disable", "remove"}:
+        return _disable_or_remove(args.staff_command, args.name)
     try:
         password = (
             sys.stdin.readline().rstrip("\r\n")
@@ -60,6 +70,19 @@ def run(args: argparse.Namespace) -> int:
         print(f"error: {exc or 'cancelled'}", file=sys.stderr)
         return 1
     print(f"staff account {args.name!r} saved in {_where()}")
+    return 0
+
+
+def _disable_or_remove(command: str, name: str) -> int:
+    change = auth.disable_account if command == "disable" else auth.remove_account
+    try:
+        with session_scope() as session:
+            change(session, name)
+    except auth.AccountError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    done = "disabled (its sessions ended)" if command == "disable" else "removed"
+    print(f"staff account {name!r} {done} in {_where()}")
     return 0
 
 

@@ -43,8 +43,8 @@ EMERGENCY_DAYS = 30
 
 def day_range(request: Request) -> tuple[date, date]:
     """(since, until) from the query, both included; the last 7 days by default."""
-    until = parse_day(request.args.get("until")) or date.today()
-    since = parse_day(request.args.get("since")) or until - timedelta(
+    until = parse_day(request.args.get("until"), "until") or date.today()
+    since = parse_day(request.args.get("since"), "from") or until - timedelta(
         days=DEFAULT_DAYS - 1
     )
     if since > until:
@@ -139,7 +139,7 @@ def blueprint() -> Blueprint:
             unacknowledged=sum(e.acknowledged_by is None for e in listed),
         )
 
-    @bp.post("/conversations/<conversation_id:str>/acknowledge")
+    @bp.post("/conversations/<conversation_id:str>/acknowledge", unquote=True)
     @staff_only
     async def acknowledge(
         request: Request, user: auth.LoggedIn, conversation_id: str

@@ -33,6 +33,7 @@ from records.models import CALLBACK_STATUSES, CallbackRequest
 from records.store import session_scope
 from records.triage import EventRow
 from staff import auth
+from staff.addresses import client_address
 from staff.ask import ask
 
 STAFF_DIR = Path(__file__).resolve().parent
@@ -93,7 +94,21 @@ def local_time(timestamp: float | None) -> str:
     return datetime.fromtimestamp(timestamp).strftime("%Y-%m-%d %H:%M")
 
 
+def conversation_url(conversation_id: str) -> str:
+    """The console's page of a conversation, its id quoted whole.
+
+    Conversation ids are whatever a channel was given (REST senders may hold spaces,
+    `/`, `<` or non-ASCII text); every byte but letters, digits and `_.-~` is quoted,
+    `/` too, and the routes taking an id unquote it (`unquote=True`).
+    """
+    quoted = quote(conversation_id, safe="")
+    if quoted in {".", ".."}:  # a dot segment: browsers would resolve it away
+        quoted = quoted.replace(".", "%2E")
+    return "/staff/conversations/" + quoted
+
+
 templates.filters["time"] = local_time
+templates.filters["conversation_url"] = conversation_url
 
 
 def cookie_secure(request: Request) -> bool:
@@ -215,20 +230,36 @@ def safe_next(value: str | None) -> str:
     return "/staff"
 
 
-def parse_day(value: str | None) -> date | None:
-    """A YYYY-MM-DD query value as a date; None when absent or not a date."""
-    try:
-        return date.fromisoformat(value) if value else None
-    except ValueError:
+#: The days a query may name: earlier or later ones are typing slips or probes (and
+#: Unix times, which the events are kept by, overflow far outside them).
+FIRST_DAY, LAST_DAY = date(1970, 1, 1), date(2100, 12, 31)
+
+
+class DateError(ValueError):
+    """A date in the query that the console refuses (HTTP 400, the message says why)."""
+
+
+def parse_day(value: str | None, name: str = "date") -> date | None:
+    """A YYYY-MM-DD query value as a date; None when absent, DateError when unusable."""
+    if not value or not value.strip():
         return None
+    try:
+        day = date.fromisoformat(value.strip())
+    except ValueError:
+        raise DateError(
+            f"The {name} date must be written YYYY-MM-DD, for example 2026-03-31."
+        ) from None
+    if not FIRST_DAY <= day <= LAST_DAY:
+        raise DateError(f"The {name} date must be between {FIRST_DAY} and {LAST_DAY}.")
+    return day
 
 
 def date_range(
     request: Request,
 ) -> tuple[date | None, date | None, float | None, float | None]:
     """(since, until) days from the query and their Unix times; until is inclusive."""
-    since = parse_day(request.args.get("since"))
-    until = parse_day(request.args.get("until"))
+    since = parse_day(request.args.get("since"), "from")
+    until = parse_day(request.args.get("until"), "until")
     if "since" not in request.args and "until" not in request.args:
         since = date.today() - timedelta(days=DEFAULT_DAYS - 1)
     start = datetime.combine(since, datetime.min.time()).timestamp() if since else None
@@ -309,6 +340,12 @@ def blueprint() -> Blueprint:
     """The console's routes."""
     bp = Blueprint("staff_console", url_prefix="/staff")
 
+    @bp.exception(DateError)
+    async def bad_date(request: Request, error: DateError) -> HTTPResponse:
+        return page(
+            "message.html", 400, user=await logged_in(request), message=str(error)
+        )
+
     @bp.get("/static/<name:str>")
     async def static(request: Request, name: str) -> HTTPResponse:
         path, kind = STATIC.get(name, (None, ""))
@@ -338,7 +375,10 @@ def blueprint() -> Blueprint:
             return _login_page(request, "The form expired; please try again.", 403)
         name = (form.get("name") or "").strip()
         password = form.get("password") or ""
-        keys = auth.throttle_keys(name, request.ip)
+        keys = auth.throttle_keys(name, client_address(request))
+        delay = await in_db(lambda session: auth.slowdown(session, keys))
+        if delay:  # many failures on this name or from this address: slow, not shut
+            await asyncio.sleep(delay)
 
         def attempt(session: Session) -> tuple[str | None, int]:
             wait = auth.locked_for(session, keys)
@@ -402,7 +442,7 @@ def blueprint() -> Blueprint:
             refresh=refresh_seconds(),
         )
 
-    @bp.get("/conversations/<conversation_id:str>")
+    @bp.get("/conversations/<conversation_id:str>", unquote=True)
     @staff_only
     async def transcript(
         request: Request, user: auth.LoggedIn, conversation_id: str

@@ -189,3 +189,137 @@ def test_the_pages_policy_allows_no_inline_script_and_frames_only_allowed_origin
         "frame-ancestors 'self' https://www.example-clinic.org https://b.example"
         in policy
     )
+
+
+def deep_list(depth: int) -> list:
+    value: list = [1]
+    for _ in range(depth - 1):
+        value = [value]
+    return value
+
+
+def nested(depth: int) -> dict:
+    value: dict = {}
+    for _ in range(depth - 1):
+        value = {"k": value}
+    return value
+
+
+@pytest.mark.parametrize(
+    ("raw", "reason"),
+    [
+        (
+            b'{"sender": "p", "message": "hi", "metadata": '
+            + b'{"a": ' * 5000
+            + b"1"
+            + b"}" * 5001,
+            "nests too deeply|at most 20",
+        ),
+        (b"[" * 100_000 + b"]" * 100_000, "larger than|nests too deeply"),
+        (b"[" * 30_000 + b"]" * 30_000, "nests too deeply"),
+        (
+            body({"sender": "p", "message": "hi", "metadata": nested(500)}),
+            "at most 20 levels",
+        ),
+        (
+            body({"sender": "p", "message": "hi", "metadata": nested(21)}),
+            "at most 20 levels",
+        ),
+        (
+            body({"sender": "p", "message": "hi", "metadata": {"x": deep_list(20)}}),
+            "at most 20 levels",
+        ),
+        (
+            body({"sender": "p", "message": "hi", "metadata": {"x": "y" * 5000}}),
+            "at most 4096 bytes",
+        ),
+        (body({"sender": "p", "message": "hi", "metadata": [1]}), "JSON object"),
+        (
+            body(
+                {"sender": "0123456789abcdef0123456789abcdef01234567", "message": "hi"}
+            ),
+            "web chat",
+        ),
+    ],
+)
+def test_nested_large_or_web_chat_bodies_are_refused_with_a_reason(raw, reason):
+    with pytest.raises(channels.BadRequestError, match=reason):
+        channels.parse_rest_body(raw, settings.max_socket_bytes())
+
+
+def test_metadata_up_to_the_bounds_and_other_senders_pass():
+    for metadata in (nested(20), {"customData": {"language": "es"}}, {}):
+        _, _, kept = channels.parse_rest_body(
+            body({"sender": "p", "message": "hi", "metadata": metadata}),
+            settings.max_socket_bytes(),
+        )
+        assert kept == metadata
+    for sender in ("0123456789ABCDEF0123456789ABCDEF01234567", "z" * 40, "f" * 39):
+        assert (
+            channels.parse_rest_body(
+                body({"sender": sender, "message": "hi"}), settings.max_socket_bytes()
+            )[0]
+            == sender
+        )
+
+
+def test_the_web_chats_conversation_ids_are_what_rest_refuses():
+    conversation = sessions.conversation_id(sessions.new_id())
+    with pytest.raises(channels.BadRequestError, match="web chat"):
+        channels.parse_rest_body(
+            body({"sender": conversation, "message": "hi"}), settings.max_socket_bytes()
+        )
+
+
+def test_json_depth_is_counted_without_recursion():
+    assert channels.json_depth(1) == 0
+    assert channels.json_depth({}) == 1
+    assert channels.json_depth({"a": [1, {"b": []}]}) == 4
+    deep: list = []
+    for _ in range(100_000):
+        deep = [deep]
+    assert channels.json_depth(deep) == 100_001
+
+
+@pytest.mark.parametrize(
+    ("content_type", "accepted"),
+    [
+        ("application/json", True),
+        ("Application/JSON; charset=utf-8", True),
+        ("text/plain", False),
+        ("text/plain; charset=utf-8", False),
+        ("application/x-www-form-urlencoded", False),
+        ("multipart/form-data; boundary=x", False),
+        ("", False),
+        (None, False),
+    ],
+)
+def test_rest_takes_json_only(content_type, accepted):
+    assert channels.is_json_media_type(content_type) is accepted
+
+
+@pytest.mark.parametrize(
+    ("interface", "loopback"),
+    [
+        ("127.0.0.1", True),
+        ("127.1.2.3", True),
+        ("::1", True),
+        ("[::1]", True),
+        ("localhost", True),
+        ("0.0.0.0", False),
+        ("::", False),
+        ("192.168.1.20", False),
+        ("clinic.example", False),
+    ],
+)
+def test_which_interfaces_are_loopback(interface, loopback):
+    assert channels.is_loopback(interface) is loopback
+
+
+def test_rest_needs_its_token_beyond_loopback_or_in_production(monkeypatch):
+    rest = channels.ClinicRest()
+    assert not rest.needs_token()
+    rest.listens_beyond_loopback = True
+    assert rest.needs_token()
+    monkeypatch.setenv("ASSISTANT_PROFILE", "production")
+    assert channels.ClinicRest().needs_token()
