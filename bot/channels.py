@@ -326,7 +326,10 @@ def parse_rest_body(
     except ValueError:
         raise BadRequestError("the request body is not valid JSON") from None
     except RecursionError:  # nested deeper than Python's JSON parser goes
-        raise BadRequestError("the request body nests too deeply") from None
+        raise BadRequestError(
+            "the request body nests too deeply: metadata may nest at most "
+            f"{MAX_METADATA_DEPTH} levels"
+        ) from None
     if not isinstance(data, dict):
         raise BadRequestError(
             'the body must be a JSON object {"sender": ..., "message": ...}'

@@ -31,6 +31,7 @@ from staff.views import (
     in_db,
     page,
     parse_day,
+    refuse_bad_dates,
     safe_next,
     staff_only,
     templates,
@@ -86,6 +87,7 @@ templates.filters["utc_time"] = utc_time
 def blueprint() -> Blueprint:
     """The insights pages' routes."""
     bp = Blueprint("staff_insights", url_prefix="/staff")
+    refuse_bad_dates(bp)
 
     @bp.get("/insights")
     @staff_only

@@ -336,15 +336,20 @@ def unanswered_csv(rows: list[tuple[str, triage.Exchange]]) -> str:
 # --- routes ----------------------------------------------------------------------
 
 
-def blueprint() -> Blueprint:
-    """The console's routes."""
-    bp = Blueprint("staff_console", url_prefix="/staff")
+def refuse_bad_dates(bp: Blueprint) -> None:
+    """Answer a DateError from any of the blueprint's pages with HTTP 400 and its reason."""
 
     @bp.exception(DateError)
     async def bad_date(request: Request, error: DateError) -> HTTPResponse:
         return page(
             "message.html", 400, user=await logged_in(request), message=str(error)
         )
+
+
+def blueprint() -> Blueprint:
+    """The console's routes."""
+    bp = Blueprint("staff_console", url_prefix="/staff")
+    refuse_bad_dates(bp)
 
     @bp.get("/static/<name:str>")
     async def static(request: Request, name: str) -> HTTPResponse:

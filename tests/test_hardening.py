@@ -26,8 +26,10 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+import hypothesis
 import pytest
 import socketio
+from hypothesis import strategies as st
 
 from bot.serve import (
     action_server_command,
@@ -170,6 +172,102 @@ def test_the_body_cannot_choose_the_input_channel(assistant):
     )
     assert response.status_code == 200
     contract(response.json())
+
+
+def nested_metadata_body(depth: int, sender: str = "deep") -> bytes:
+    opening = b'{"k": ' * (depth - 1) + b"{}" + b"}" * (depth - 1)
+    return (
+        b'{"sender": "'
+        + sender.encode()
+        + b'", "message": "what is prp", "metadata": '
+        + opening
+        + b"}"
+    )
+
+
+@pytest.mark.parametrize(
+    ("content_type", "raw"),
+    [
+        ("text/plain", b'{"sender": "xsite", "message": "I have a fever"}'),
+        ("application/x-www-form-urlencoded", b"sender=xsite&message=I+have+a+fever"),
+        ("multipart/form-data; boundary=b", b"--b--"),
+        (None, b'{"sender": "xsite", "message": "I have a fever"}'),
+    ],
+)
+def test_rest_takes_application_json_only(assistant, content_type, raw):
+    """A cross-site text/plain or form POST (no CORS preflight) cannot add a conversation."""
+    headers = {"content-type": content_type} if content_type else {}
+    response = httpx.post(
+        assistant["base"] + WEBHOOK, content=raw, headers=headers, timeout=30
+    )
+    assert response.status_code == 415, response.text
+    assert "application/json" in response.json()["reason"]
+    assert "xsite" not in conversation_ids(assistant)
+
+
+@pytest.mark.parametrize("depth", [21, 500, 5000])
+def test_deeply_nested_metadata_gets_a_clear_400(assistant, depth):
+    response = post(assistant["base"], raw=nested_metadata_body(depth))
+    assert response.status_code == 400, response.text
+    assert "20 levels" in response.json()["reason"]
+
+
+def test_metadata_within_the_bounds_is_answered(assistant):
+    response = post(assistant["base"], raw=nested_metadata_body(20, "deep-ok"))
+    assert response.status_code == 200
+    assert contract(response.json())["type"] == "knowledge"
+    big = {"sender": "big", "message": "what is prp", "metadata": {"x": "y" * 5000}}
+    refused = post(assistant["base"], big)
+    assert refused.status_code == 400 and "4096 bytes" in refused.json()["reason"]
+
+
+# Bodies of every shape: odd JSON values, nesting past any bound, strings where objects
+# go, and well-formed requests whose metadata nests or grows.
+json_leaves = (
+    st.none()
+    | st.booleans()
+    | st.integers()
+    | st.floats(allow_nan=False)
+    | st.text(max_size=20)
+)
+json_values = st.recursive(
+    json_leaves,
+    lambda inner: (
+        st.lists(inner, max_size=3)
+        | st.dictionaries(st.text(max_size=5), inner, max_size=3)
+    ),
+    max_leaves=12,
+)
+deep_nesting = st.integers(min_value=1, max_value=3000).map(
+    lambda depth: b"[" * depth + b"]" * depth
+)
+odd_bodies = st.one_of(
+    json_values.map(lambda v: json.dumps(v).encode()),
+    deep_nesting,
+    st.integers(min_value=1, max_value=3000).map(nested_metadata_body),
+    st.fixed_dictionaries(
+        {"sender": st.text(min_size=1, max_size=12), "message": json_values},
+        optional={"metadata": json_values},
+    ).map(lambda v: json.dumps(v).encode()),
+    st.binary(max_size=64),
+)
+
+
+@hypothesis.settings(
+    max_examples=40,
+    deadline=None,
+    suppress_health_check=[hypothesis.HealthCheck.function_scoped_fixture],
+)
+@hypothesis.given(raw=odd_bodies)
+def test_no_body_of_any_shape_gets_a_500_an_empty_reply_or_a_traceback(assistant, raw):
+    response = post(assistant["base"], raw=raw)
+    assert response.status_code in (200, 400), response.text
+    if response.status_code == 400:
+        assert response.json()["reason"]
+    else:
+        assert response.json(), "an accepted message got no reply"
+    log = assistant["log"].read_text(errors="replace")
+    assert "Traceback" not in log and "RecursionError" not in log
 
 
 # --- headers, CORS, API ---------------------------------------------------------
@@ -372,6 +470,41 @@ def test_knowing_a_conversations_id_opens_nothing(assistant, patients):
     reloaded.start(alice_id)
     history = reloaded.wait_for("session_history")[-1]
     assert [t["text"] for t in history if t["sender"] == "user"] == ["what is prp"]
+
+
+def test_rest_can_never_write_into_a_web_chat_conversation(assistant, patients):
+    patient = open_patient(assistant, patients)
+    client_id = patient.start()
+    before = conversation_ids(assistant)
+    patient.say("what is prp")
+    patient.wait_for_answers(1)
+    (conversation,) = conversation_ids(assistant) - before
+    for sender in (conversation, client_id):
+        intruder = post(
+            assistant["base"], {"sender": sender, "message": "I have a fever"}
+        )
+        if sender == conversation:
+            assert intruder.status_code == 400, intruder.text
+            assert "web chat" in intruder.json()["reason"]
+        else:  # the client's own id is not a conversation: REST opens a new one
+            assert intruder.status_code == 200
+            assert sessions_of(assistant, sender) == 1
+    time.sleep(1)
+    assert len(patient.answers()) == 1  # nothing reached the patient's page
+    reloaded = open_patient(assistant, patients)
+    reloaded.start(client_id)
+    history = reloaded.wait_for("session_history")[-1]
+    assert [t["text"] for t in history if t["sender"] == "user"] == ["what is prp"]
+
+
+def sessions_of(assistant, sender: str) -> int:
+    import sqlite3
+
+    with sqlite3.connect(assistant["conversations"]) as db:
+        return db.execute(
+            "SELECT COUNT(DISTINCT sender_id) FROM events WHERE sender_id = ?",
+            (sender,),
+        ).fetchone()[0]
 
 
 def test_bot_uttered_has_rasas_own_shapes_and_the_contract_comes_apart(
@@ -636,3 +769,39 @@ def test_servers_refuse_to_start_without_the_action_token(store_url, tmp_path):
     assert actions.returncode == 2 and "ACTION_TOKEN" in actions.stderr
     rasa = run_briefly(rasa_server_command(port=free_port()), env)
     assert rasa.returncode == 2 and "ACTION_TOKEN" in rasa.stderr
+
+
+def test_beyond_loopback_rest_needs_rest_token(store_url, tmp_path):
+    """Listening on 0.0.0.0 (local profile): REST is closed without REST_TOKEN, open with."""
+    for token in (None, REST_TOKEN):
+        port = free_port()
+        env = {
+            **base_env(store_url, tmp_path / "c.db"),
+            "ACTION_ENDPOINT_URL": "http://127.0.0.1:9/webhook",
+        }
+        env.pop("REST_TOKEN_FILE", None)
+        env.pop("REST_TOKEN", None)
+        if token:
+            env["REST_TOKEN"] = token
+        log = tmp_path / f"rasa-{port}.log"
+        with open(log, "wb") as out:
+            server = start_process(
+                rasa_server_command(["--interface", "0.0.0.0"], port=port),
+                env=env,
+                output=out,
+            )
+            try:
+                assert wait_until_ready(port, 180), log.read_text()
+                base = f"http://127.0.0.1:{port}"
+                payload = {"sender": "outside", "message": "hi"}
+                refused = post(base, payload)
+                if token is None:
+                    assert refused.status_code == 403
+                    assert "REST_TOKEN" in refused.json()["reason"]
+                    assert "the REST channel is closed" in log.read_text()
+                else:
+                    assert refused.status_code == 401
+                    allowed = post(base, payload, Authorization=f"Bearer {token}")
+                    assert allowed.status_code == 200 and allowed.json()
+            finally:
+                stop_process(server, timeout=30)

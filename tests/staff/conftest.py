@@ -108,6 +108,9 @@ def console(tmp_path_factory) -> Console:
         "RASA_INTERFACE": "127.0.0.1",
         "RASA_TELEMETRY_ENABLED": "false",
         "STAFF_REFRESH_SECONDS": "2",
+        # As behind the scaled profile's nginx: the tests may say, as a proxy on this
+        # machine would, which address a request came from (X-Forwarded-For).
+        "TRUSTED_PROXIES": "127.0.0.1",
     }
     env.pop("CONVERSATIONS_DB_URL", None)
     env.pop("STAFF_COOKIE_SECURE", None)

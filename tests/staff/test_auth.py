@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import ipaddress
 from datetime import date, datetime, timedelta
-from urllib.parse import unquote
 from types import SimpleNamespace
+from urllib.parse import unquote
 
 import pytest
 from argon2 import PasswordHasher
