@@ -70,6 +70,9 @@ def profile_env(base: dict[str, str] | None = None) -> dict[str, str]:
     )
     env.setdefault("REDIS_URL", DEFAULT_REDIS_URL)
     env.setdefault("LOCK_KEY_PREFIX", "")
+    # nginx runs on this machine: the servers believe its X-Forwarded-For (and only
+    # its), so the staff login's throttle sees each browser's address, not nginx's.
+    env.setdefault("TRUSTED_PROXIES", "127.0.0.1")
     return env
 
 

@@ -105,3 +105,47 @@ def test_socketio_through_nginx_sticks_each_browser_to_one_server(
         answers = [m for m in received if (m.get("custom") or {}).get("answer")]
         assert len(answers) == 1
         assert answers[0]["custom"]["answer"]["type"] == "knowledge"
+
+
+def test_through_nginx_a_wrong_password_elsewhere_never_locks_staff_out(
+    cluster: scaled.Cluster, profile_db: str
+) -> None:
+    """nginx forwards each browser's address (TRUSTED_PROXIES): the lock is per pair."""
+    import os
+    import re
+    import subprocess
+    import sys
+    import uuid
+
+    name, password = f"frontdesk-{uuid.uuid4().hex[:6]}", "a long test password 42"
+    env = {**os.environ, "CONVERSATIONS_DB_URL": profile_db}
+    added = subprocess.run(
+        [sys.executable, "-m", "bot", "staff", "add", name, "--password-stdin"],
+        input=password + "\n",
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert added.returncode == 0, added.stderr
+
+    def login_from(source: str, given: str) -> httpx.Response:
+        transport = httpx.HTTPTransport(local_address=source)
+        with httpx.Client(base_url=cluster.url, transport=transport, timeout=60) as c:
+            form = c.get("/staff/login")
+            csrf = re.search(r'name="csrf" value="([^"]+)"', form.text)
+            assert csrf, form.text
+            # Cookies behind a proxy are Secure; this client speaks plain http.
+            cookie = "; ".join(f"{k}={v}" for k, v in form.cookies.items())
+            return c.post(
+                "/staff/login",
+                data={"csrf": csrf.group(1), "name": name, "password": given},
+                headers={"Cookie": cookie},
+            )
+
+    statuses = [
+        login_from("127.0.0.2", "wrong password!!").status_code for _ in range(6)
+    ]
+    assert statuses == [401] * 5 + [429]
+    assert login_from("127.0.0.2", password).status_code == 429  # the attacker's pair
+    assert login_from("127.0.0.3", password).status_code == 303  # staff get in
