@@ -169,3 +169,71 @@ def logged_in_client(console) -> httpx.Client:
     if "nurse" not in _clients:
         _clients["nurse"] = console.login("nurse")[0]
     return _clients["nurse"]
+
+
+# --- what the probe found sound, kept so -------------------------------------------
+
+HOSTILE = '<script>alert("x")</script><img src=x onerror=alert(2)> what is prp'
+
+
+def test_no_stored_xss_patient_text_is_escaped_in_the_list_and_transcript(
+    console,
+) -> None:
+    conversation = f"xss-{uuid.uuid4().hex[:8]}"
+    console.say(conversation, HOSTILE)
+    client = logged_in_client(console)
+    for path in ("/staff/", f"/staff/conversations/{conversation}"):
+        html = client.get(path).text
+        assert "<script>alert" not in html and "<img src=x" not in html, path
+    assert "&lt;script&gt;" in client.get(f"/staff/conversations/{conversation}").text
+
+
+@pytest.mark.parametrize(
+    "path",
+    [
+        "/staff/static/..%2F..%2Fviews.py",
+        "/staff/static/%2e%2e%2fauth.py",
+        "/staff/static/..%2F..%2F..%2F.env",
+        "/assets/..%2F..%2Fbot%2Fserver.py",
+        "/assets/%2e%2e%2f%2e%2e%2fetc%2fpasswd",
+        "/staff/static/../../staff/auth.py",
+    ],
+)
+def test_no_path_traversal_out_of_the_static_folders(console, path) -> None:
+    response = console.client().get(path)
+    assert response.status_code == 404, path
+    assert "def " not in response.text and "root:" not in response.text
+
+
+def test_a_login_does_not_tell_which_names_exist(console) -> None:
+    wrong = login_from(console, "nurse", WRONG, "192.0.2.77")[1]
+    unknown = login_from(
+        console, f"nobody-{uuid.uuid4().hex[:6]}", WRONG, "192.0.2.78"
+    )[1]
+    assert wrong.status_code == unknown.status_code == 401
+
+    def without_tokens(html: str) -> str:
+        html = re.sub(r'name="csrf" value="[^"]+"', "", html)
+        return re.sub(r'name="name" value="[^"]*"', "", html)
+
+    assert without_tokens(wrong.text) == without_tokens(unknown.text)
+
+
+@pytest.mark.parametrize(
+    "target",
+    ["//evil.example/staff", "https://evil.example/", "/elsewhere", "javascript:x"],
+)
+def test_no_open_redirect_after_login(console, target) -> None:
+    client = console.client()
+    form = client.get("/staff/login")
+    response = client.post(
+        "/staff/login",
+        data={
+            "csrf": csrf_of(form.text),
+            "name": "nurse",
+            "password": PASSWORD,
+            "next": target,
+        },
+    )
+    assert response.status_code == 303
+    assert response.headers["location"] == "/staff"
