@@ -56,8 +56,8 @@ from rasa.core.tracker_store import FailSafeTrackerStore, SQLTrackerStore
 from rasa.shared.core.events import UserUttered
 from rasa.shared.core.trackers import DialogueStateTracker
 
-from bot.nlu import RED_FLAG_INTENT, SELF_HARM_INTENT
 from clinic import settings
+from clinic.intents import RED_FLAG_INTENT, SELF_HARM_INTENT
 from records import summaries
 from records.models import Base as RecordsBase
 
