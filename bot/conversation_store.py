@@ -27,6 +27,14 @@ analyzed: autovacuum off, or a new table) it walks the primary key back from the
 event instead, and for a new conversation reads the whole table: the scaled soak fell as
 the table grew (docs/benchmarks.md, "Long runs").
 
+The Rasa server's speed with conversations is this class's too, as its own methods and
+engine options rather than patches of Rasa's class: the recent conversations kept in
+memory (`retrieve` and `save` through bot.tracker_cache, speed measure `trackercache`),
+and on SQLite a few kept connections with write-ahead logging (`SQLITE_POOL`, speed
+measure `sqlite`). Like the other speed-ups in the project's classes, each is used only
+on the Rasa it was checked against (bot.patches.EXTENSIONS) and can be switched off
+with SPEED_MEASURES; the store then reads and writes exactly as Rasa's does.
+
 Every profile uses it (endpoints.yml with SQLite, deploy/scaled/endpoints.yml with
 PostgreSQL), and the server refuses to start with any other tracker store
 (`require_resilient_store`): Rasa would quietly keep the conversations in memory when the
@@ -56,10 +64,12 @@ from rasa.core.tracker_store import FailSafeTrackerStore, SQLTrackerStore
 from rasa.shared.core.events import UserUttered
 from rasa.shared.core.trackers import DialogueStateTracker
 
+from bot.patches import measure_enabled
+from bot.tracker_cache import TrackerCache
 from clinic import settings
 from clinic.intents import RED_FLAG_INTENT, SELF_HARM_INTENT
 from records import summaries
-from records.models import Base as RecordsBase
+from records.store import create_tables
 
 logger = logging.getLogger(__name__)
 
@@ -75,6 +85,17 @@ T = TypeVar("T")
 #: (sender_id, id): a conversation's last event is one index probe. SQLite's sender_id
 #: index already ends with the row id (the events' id), so it needs none.
 LAST_EVENT_INDEX = "ix_events_sender_id_id"
+#: SQLite gets no connection pool from Rasa (SQLAlchemy 1.4 opens and closes a file
+#: connection per query session, two to three times a message, and each close
+#: checkpointed the write-ahead log): a few kept ones (speed measure `sqlite`). Rasa
+#: queries the store from the event loop's thread, but the pool may still hand a
+#: connection to another thread, hence check_same_thread off.
+SQLITE_POOL = {
+    "poolclass": sa.pool.QueuePool,
+    "pool_size": 4,
+    "max_overflow": 4,
+    "connect_args": {"check_same_thread": False},
+}
 
 
 class ConversationStoreUnavailableError(RuntimeError):
@@ -109,11 +130,11 @@ class ResilientSQLTrackerStore(SQLTrackerStore):
         super().__init__(*args, **kwargs)
         engine: sa.engine.Engine = self.engine  # type: ignore[has-type]
         url = engine.url
-        # Looked up now, not at import: the SQLite patch (bot.patches.sqlite) replaces it (a kept
-        # pool of connections) after this module is imported. With the function as
-        # imported, every query opened and closed its own SQLite connection, and each
-        # close checkpointed the write-ahead log: a fifth of the Rasa server's time.
         options = rasa_tracker_store.create_engine_kwargs(url)
+        sqlite = url.get_backend_name() == "sqlite"
+        kept = sqlite and measure_enabled("sqlite")
+        if kept:
+            options.update(SQLITE_POOL)
         if url.get_backend_name() == "postgresql":
             connect_args = dict(options.pop("connect_args", {}))
             connect_timeout = settings.seconds("CONVERSATIONS_DB_CONNECT_TIMEOUT", 5)
@@ -121,11 +142,14 @@ class ResilientSQLTrackerStore(SQLTrackerStore):
             options["connect_args"] = connect_args
         engine.dispose()
         self.engine = sa.create_engine(url, pool_pre_ping=True, **options)
+        if kept:
+            sa.event.listen(self.engine, "connect", write_ahead_log)
         self.sessionmaker = sa.orm.session.sessionmaker(bind=self.engine)
         self.retry_seconds = settings.seconds("TRACKER_DB_RETRY_SECONDS", 5.0)
         ensure_last_event_index(self.engine, self.SQLEvent.__table__)
         # The summary tables the turns are counted in (records.summaries).
-        RecordsBase.metadata.create_all(self.engine)
+        create_tables(self.engine)
+        self.cache = TrackerCache(self) if measure_enabled("trackercache") else None
 
     def _additional_events(self, session: Any, tracker: DialogueStateTracker) -> Any:
         """The turn's new events, as Rasa stores them; counted in the summary tables.
@@ -188,10 +212,19 @@ class ResilientSQLTrackerStore(SQLTrackerStore):
             pause = min(2 * pause, 1.0)
 
     async def retrieve(self, sender_id: str) -> DialogueStateTracker | None:
-        """Read the conversation, waiting out a short database outage."""
-        return await self._patiently(
-            "read", lambda: super(ResilientSQLTrackerStore, self).retrieve(sender_id)
-        )
+        """Read the conversation, waiting out a short database outage.
+
+        From the cache when the database holds nothing newer (bot.tracker_cache).
+        """
+        return await self._patiently("read", lambda: self._read(sender_id))
+
+    async def _read(self, sender_id: str) -> DialogueStateTracker | None:
+        def rasas_read() -> Awaitable[DialogueStateTracker | None]:
+            return SQLTrackerStore.retrieve(self, sender_id)
+
+        if self.cache is None:
+            return await rasas_read()
+        return await self.cache.retrieve(sender_id, rasas_read)
 
     async def retrieve_full_tracker(
         self, conversation_id: str
@@ -199,16 +232,29 @@ class ResilientSQLTrackerStore(SQLTrackerStore):
         """Read all sessions of the conversation, waiting out a short outage."""
         return await self._patiently(
             "read",
-            lambda: super(ResilientSQLTrackerStore, self).retrieve_full_tracker(
-                conversation_id
-            ),
+            lambda: SQLTrackerStore.retrieve_full_tracker(self, conversation_id),
         )
 
     async def save(self, tracker: DialogueStateTracker) -> None:
         """Store the new events, waiting out a short outage (safe to repeat)."""
-        await self._patiently(
-            "write", lambda: super(ResilientSQLTrackerStore, self).save(tracker)
-        )
+        await self._patiently("write", lambda: self._write(tracker))
+
+    async def _write(self, tracker: DialogueStateTracker) -> None:
+        def rasas_save() -> Awaitable[None]:
+            return SQLTrackerStore.save(self, tracker)
+
+        if self.cache is None:
+            await rasas_save()
+        else:
+            await self.cache.save(tracker, rasas_save)
+
+
+def write_ahead_log(dbapi_connection: Any, _record: object) -> None:
+    """Each new SQLite connection of the store: write-ahead log, one fsync less."""
+    cursor = dbapi_connection.cursor()
+    cursor.execute("PRAGMA journal_mode=WAL")
+    cursor.execute("PRAGMA synchronous=NORMAL")
+    cursor.close()
 
 
 def ensure_last_event_index(engine: sa.engine.Engine, table: sa.Table) -> None:

@@ -91,7 +91,7 @@ def build_app(
     from rasa.core.utils import AvailableEndpoints
 
     import staff
-    from bot import channels, conversation_store, lock_store, patches, status, web
+    from bot import channels, conversation_store, patches, status, web
     from clinic import settings
 
     check_secrets()
@@ -117,7 +117,6 @@ def build_app(
     web.install(app)
     staff.install(app)
     status.install(app, endpoints.action if endpoints else None)
-    lock_store.share_between_workers(endpoints)
     patches.apply(app)
     app.register_listener(
         partial(rasa.core.run.load_agent_on_start, model, endpoints, None),

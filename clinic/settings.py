@@ -230,7 +230,13 @@ class Settings:
         "SANIC_WORKERS",
         1,
         SPEED,
-        "2+: one model per worker, file lock store chosen automatically",
+        "2+: one model per worker, sharing their locks in files",
+    )
+    lock_dir: str = setting(
+        "LOCK_DIR",
+        "build/locks",
+        SPEED,
+        "the locks the workers share when SANIC_WORKERS is 2+",
     )
     speed_measures: str = setting(
         "SPEED_MEASURES",
