@@ -24,7 +24,6 @@ from __future__ import annotations
 
 import copy
 import dataclasses
-import os
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -65,23 +64,17 @@ _QUESTION_START = re.compile(
 )
 
 
-def _threshold(name: str, default: float) -> float:
-    try:
-        return float(os.environ.get(name, default))
-    except ValueError:
-        return default
-
-
+_SEARCH = settings.current()
 #: BM25 scores (see docs/benchmarks.md for how they were chosen on the held-out set).
-ANSWER_SCORE = _threshold("SEARCH_ANSWER_SCORE", 4.0)
-ANSWER_MARGIN = _threshold("SEARCH_ANSWER_MARGIN", 1.5)
-CLARIFY_SCORE = _threshold("SEARCH_CLARIFY_SCORE", 1.5)
+ANSWER_SCORE = _SEARCH.search_answer_score
+ANSWER_MARGIN = _SEARCH.search_answer_margin
+CLARIFY_SCORE = _SEARCH.search_clarify_score
 #: Within the sections of the asked kind, a match this good picks one of them.
-KIND_SCORE = _threshold("SEARCH_KIND_SCORE", 2.5)
+KIND_SCORE = _SEARCH.search_kind_score
 #: Added to the score of a section about the condition or body area a question names.
-TOPIC_BONUS = _threshold("SEARCH_TOPIC_BONUS", 2.0)
+TOPIC_BONUS = _SEARCH.search_topic_bonus
 #: Added to the score of a section known to answer the kind of question asked.
-KIND_BONUS = _threshold("SEARCH_KIND_BONUS", 1.0)
+KIND_BONUS = _SEARCH.search_kind_bonus
 #: The entity kind whose topic must be in the cited section itself: an injection.
 SPECIFIC_TOPIC = "injection_type"
 

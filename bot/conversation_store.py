@@ -130,6 +130,7 @@ class ResilientSQLTrackerStore(SQLTrackerStore):
         super().__init__(*args, **kwargs)
         engine: sa.engine.Engine = self.engine  # type: ignore[has-type]
         url = engine.url
+        values = settings.current()
         options = rasa_tracker_store.create_engine_kwargs(url)
         sqlite = url.get_backend_name() == "sqlite"
         kept = sqlite and measure_enabled("sqlite")
@@ -137,7 +138,7 @@ class ResilientSQLTrackerStore(SQLTrackerStore):
             options.update(SQLITE_POOL)
         if url.get_backend_name() == "postgresql":
             connect_args = dict(options.pop("connect_args", {}))
-            connect_timeout = settings.seconds("CONVERSATIONS_DB_CONNECT_TIMEOUT", 5)
+            connect_timeout = max(0.0, values.conversations_db_connect_timeout)
             connect_args.setdefault("connect_timeout", int(connect_timeout))
             options["connect_args"] = connect_args
         engine.dispose()
@@ -145,7 +146,7 @@ class ResilientSQLTrackerStore(SQLTrackerStore):
         if kept:
             sa.event.listen(self.engine, "connect", write_ahead_log)
         self.sessionmaker = sa.orm.session.sessionmaker(bind=self.engine)
-        self.retry_seconds = settings.seconds("TRACKER_DB_RETRY_SECONDS", 5.0)
+        self.retry_seconds = max(0.0, values.tracker_db_retry_seconds)
         ensure_last_event_index(self.engine, self.SQLEvent.__table__)
         # The summary tables the turns are counted in (records.summaries).
         create_tables(self.engine)

@@ -29,12 +29,12 @@ STOP_TIMEOUT = 10.0
 
 def action_port() -> int:
     """The action server's port."""
-    return int(os.environ.get("ACTION_PORT", "5055"))
+    return settings.current().action_port
 
 
 def rasa_port() -> int:
     """The Rasa server's port."""
-    return int(os.environ.get("RASA_PORT", "5005"))
+    return settings.current().rasa_port
 
 
 @lru_cache(maxsize=1)
@@ -187,7 +187,7 @@ def supervised_servers() -> tuple[Supervised, Supervised]:
         ACTION_START_ALLOWANCE,
     )
     # Rasa's HTTP API (--enable-api) stays off: only the channels are served.
-    interface = os.environ.get("RASA_INTERFACE", "0.0.0.0")  # noqa: S104
+    interface = settings.current().rasa_interface
     rasa = Supervised(
         "the Rasa server",
         lambda: start_process(rasa_server_command(["--interface", interface])),

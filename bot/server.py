@@ -23,7 +23,7 @@ import os
 import sys
 from functools import partial
 
-from clinic import privacy
+from clinic import privacy, settings
 from clinic.quiet import silence_deprecations
 
 logger = logging.getLogger(__name__)
@@ -35,13 +35,10 @@ class ConfigurationError(RuntimeError):
 
 def api_settings() -> tuple[bool, str | None, str | None]:
     """(enable_api, auth_token, jwt_secret) from the environment; refuses an open API."""
-    enabled = os.environ.get("RASA_ENABLE_API", "").strip().lower() in {
-        "1",
-        "true",
-        "yes",
-    }
-    token = os.environ.get("RASA_API_TOKEN", "").strip() or None
-    jwt_secret = os.environ.get("RASA_JWT_SECRET", "").strip() or None
+    values = settings.current()
+    enabled = values.rasa_enable_api.strip().lower() in {"1", "true", "yes"}
+    token = values.rasa_api_token or None
+    jwt_secret = values.rasa_jwt_secret or None
     if enabled and not (token or jwt_secret):
         raise ConfigurationError(
             "RASA_ENABLE_API=true needs RASA_API_TOKEN or RASA_JWT_SECRET in the "
@@ -57,8 +54,6 @@ def check_secrets() -> None:
     it); `python -m bot run` makes one per run. ACTION_TOKEN_FILE is copied into the
     environment because endpoints.yml can only name environment variables.
     """
-    from clinic import settings
-
     problems = settings.production_problems()
     if problems:
         raise ConfigurationError(
@@ -92,7 +87,6 @@ def build_app(
 
     import staff
     from bot import channels, conversation_store, patches, status, web
-    from clinic import settings
 
     check_secrets()
     os.environ.update(settings.endpoint_defaults())
@@ -138,7 +132,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--interface", default="0.0.0.0")  # noqa: S104
     parser.add_argument("--credentials", default="credentials.yml")
     parser.add_argument("--endpoints", default="endpoints.yml")
-    parser.add_argument("--log-level", default=os.environ.get("LOG_LEVEL", "INFO"))
+    parser.add_argument("--log-level", default=settings.current().log_level)
     args = parser.parse_args(argv)
 
     silence_deprecations()
@@ -166,7 +160,7 @@ def main(argv: list[str] | None = None) -> int:
         host=args.interface,
         port=args.port,
         workers=workers,
-        backlog=int(os.environ.get("SANIC_BACKLOG", "100")),
+        backlog=settings.current().sanic_backlog,
         access_log=False,
     )
     return 0

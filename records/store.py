@@ -23,20 +23,22 @@ from sqlalchemy import create_engine, event
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
+from clinic import settings
 from knowledge.settings import PROJECT_ROOT
 from records.models import Base
-
-DEFAULT_DB = "build/conversations.db"
 
 
 def conversations_db_path() -> str:
     """The SQLite file of the default profile, relative to the project or absolute."""
-    return os.environ.get("CONVERSATIONS_DB", "").strip() or DEFAULT_DB
+    return (
+        settings.current().conversations_db.strip()
+        or settings.Settings.conversations_db
+    )
 
 
 def conversations_url() -> str:
     """The SQLAlchemy URL of the conversations database."""
-    url = os.environ.get("CONVERSATIONS_DB_URL", "").strip()
+    url = settings.current().conversations_db_url
     if url:
         return url
     path = conversations_db_path()

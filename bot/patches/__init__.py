@@ -26,7 +26,6 @@ from __future__ import annotations
 
 import importlib
 import logging
-import os
 from collections.abc import Callable
 from dataclasses import dataclass
 from types import ModuleType
@@ -111,7 +110,9 @@ def put_in_place(owner: object, name: str, replacement: F, original: object) -> 
 
 def enabled_measures() -> set[str]:
     """The measures switched on by SPEED_MEASURES (all of them when it is unset)."""
-    raw = os.environ.get("SPEED_MEASURES", "").strip().lower()
+    from clinic import settings
+
+    raw = settings.current().speed_measures.strip().lower()
     if not raw or raw == "all":
         return set(MEASURES)
     if raw == "none":
