@@ -86,7 +86,7 @@ def build_app(
     from rasa.core.utils import AvailableEndpoints
 
     import staff
-    from bot import channels, conversation_store, patches, status, web
+    from bot import channels, outage, patches, status, web
 
     check_secrets()
     os.environ.update(settings.endpoint_defaults())
@@ -116,7 +116,7 @@ def build_app(
         partial(rasa.core.run.load_agent_on_start, model, endpoints, None),
         "before_server_start",
     )
-    app.register_listener(conversation_store.guard_on_start, "before_server_start")
+    app.register_listener(outage.guard_on_start, "before_server_start")
     app.register_listener(rasa.core.run.close_resources, "after_server_stop")
     workers = rasa.core.utils.number_of_sanic_workers(
         endpoints.lock_store if endpoints else None

@@ -19,11 +19,10 @@ from rasa.shared.core.events import UserUttered
 from rasa.shared.core.trackers import DialogueStateTracker
 
 from bot.conversation_store import (
-    ConversationStoreConfigurationError,
     ConversationStoreUnavailableError,
     ResilientSQLTrackerStore,
-    require_resilient_store,
 )
+from bot.outage import ConversationStoreConfigurationError, require_resilient_store
 
 SECRET_TEXT = "my knee hurts since tuesday"
 
