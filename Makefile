@@ -115,10 +115,11 @@ audit: $(AUDIT_VENV)/.installed ## known vulnerabilities in the pinned dependenc
 
 # AUDIT=skip lints without the dependency audit (it needs PyPI's or OSV's vulnerability data).
 AUDIT ?= run
-lint: $(STAMP) ## ruff (checks and format), mypy and the dependency audit (pip-audit; AUDIT=skip to leave it out)
+lint: $(STAMP) ## ruff (checks and format), mypy, the layers (import-linter) and the dependency audit (pip-audit; AUDIT=skip to leave it out)
 	$(PY) -m ruff check .
 	$(PY) -m ruff format --check .
 	$(PY) -m mypy clinic knowledge records actions staff bot
+	$(VENV)/bin/lint-imports --no-cache
 	@if [ "$(AUDIT)" = skip ]; then echo "dependency audit skipped (AUDIT=skip)"; else $(MAKE) --no-print-directory audit; fi
 
 bench: model ## the whole benchmark: quality, costs, load vs stock rasa init, insights page (~16 min; docs/benchmarks.md)

@@ -11,7 +11,6 @@ read what they return.
 from __future__ import annotations
 
 import logging
-import os
 import sys
 from typing import Any
 
@@ -47,7 +46,8 @@ def require_token(app: Any, token: str) -> None:
 def main() -> int:
     """Check the token and the knowledge store, then serve the actions until stopped."""
     privacy.install()
-    level = logging.getLevelName(os.environ.get("LOG_LEVEL", "INFO").upper())
+    values = settings.current()
+    level = logging.getLevelName(values.log_level.upper())
     logging.basicConfig(
         level=level if isinstance(level, int) else logging.INFO,
         format="%(asctime)s %(levelname)s %(name)s  %(message)s",
@@ -84,8 +84,8 @@ def main() -> int:
     app = create_app("actions.actions", cors_origins=[])
     require_token(app, token)
     app.run(
-        host=os.environ.get("ACTION_HOST", "127.0.0.1"),
-        port=int(os.environ.get("ACTION_PORT", "5055")),
+        host=values.action_host,
+        port=values.action_port,
         workers=1,
         access_log=False,
         motd=False,

@@ -11,13 +11,9 @@ channel answers `[]` (the patient sees nothing) and logs the patient's message. 
 - a read or write that fails because the database is unreachable is retried for
   TRACKER_DB_RETRY_SECONDS (default 5), which bridges a restart; a write is safe to
   repeat because Rasa stores only the events the database does not have yet;
-- after that, `ConversationStoreUnavailableError` names the operation; `guard_agent` turns
-  it into a clear reply (utter_service_unavailable: try again or call the front desk,
-  the emergency number) and one error line in the log, with no patient text.
-
-`guard_agent` answers the same way when the conversation's lock cannot be taken (a
-LockError: the scaled profile's Redis lock store is down, bot/locks.py), and in both
-cases a red flag still gets its emergency guidance (`answer_unhandled`).
+- after that, `ConversationStoreUnavailableError` names the operation; bot.outage
+  turns it into a clear reply (utter_service_unavailable: try again or call the front
+  desk, the emergency number) and one error line in the log, with no patient text.
 
 It also gives the events table an index on (sender_id, id) where the database needs it
 (`ensure_last_event_index`): bot.tracker_cache asks for a conversation's last event id on
@@ -27,9 +23,17 @@ analyzed: autovacuum off, or a new table) it walks the primary key back from the
 event instead, and for a new conversation reads the whole table: the scaled soak fell as
 the table grew (docs/benchmarks.md, "Long runs").
 
+The Rasa server's speed with conversations is this class's too, as its own methods and
+engine options rather than patches of Rasa's class: the recent conversations kept in
+memory (`retrieve` and `save` through bot.tracker_cache, speed measure `trackercache`),
+and on SQLite a few kept connections with write-ahead logging (`SQLITE_POOL`, speed
+measure `sqlite`). Like the other speed-ups in the project's classes, each is used only
+on the Rasa it was checked against (bot.patches.EXTENSIONS) and can be switched off
+with SPEED_MEASURES; the store then reads and writes exactly as Rasa's does.
+
 Every profile uses it (endpoints.yml with SQLite, deploy/scaled/endpoints.yml with
 PostgreSQL), and the server refuses to start with any other tracker store
-(`require_resilient_store`): Rasa would quietly keep the conversations in memory when the
+(bot.outage.require_resilient_store): Rasa would quietly keep the conversations in memory when the
 class named cannot be loaded.
 
     tracker_store:
@@ -44,37 +48,37 @@ import asyncio
 import logging
 import time
 from collections.abc import Awaitable, Callable
-from functools import wraps
 from typing import Any, TypeVar
 
 import rasa.core.tracker_store as rasa_tracker_store
 import sqlalchemy as sa
 import sqlalchemy.exc
-from rasa.core.channels.channel import UserMessage
-from rasa.core.lock_store import LockError
-from rasa.core.tracker_store import FailSafeTrackerStore, SQLTrackerStore
-from rasa.shared.core.events import UserUttered
+from rasa.core.tracker_store import SQLTrackerStore
 from rasa.shared.core.trackers import DialogueStateTracker
 
-from bot.nlu import RED_FLAG_INTENT, SELF_HARM_INTENT
+from bot.patches import measure_enabled
+from bot.tracker_cache import TrackerCache
 from clinic import settings
 from records import summaries
-from records.models import Base as RecordsBase
+from records.store import create_tables
 
 logger = logging.getLogger(__name__)
 
-UNAVAILABLE_RESPONSE = "utter_service_unavailable"
-FALLBACK_RESPONSE = "utter_refer_to_staff"
-#: The reply each emergency intent gets (data/rules/safety.yml), also when the message
-#: cannot be processed (answer_unhandled).
-EMERGENCY_RESPONSES = {
-    RED_FLAG_INTENT: "utter_emergency",
-    SELF_HARM_INTENT: "utter_crisis",
-}
 T = TypeVar("T")
 #: (sender_id, id): a conversation's last event is one index probe. SQLite's sender_id
 #: index already ends with the row id (the events' id), so it needs none.
 LAST_EVENT_INDEX = "ix_events_sender_id_id"
+#: SQLite gets no connection pool from Rasa (SQLAlchemy 1.4 opens and closes a file
+#: connection per query session, two to three times a message, and each close
+#: checkpointed the write-ahead log): a few kept ones (speed measure `sqlite`). Rasa
+#: queries the store from the event loop's thread, but the pool may still hand a
+#: connection to another thread, hence check_same_thread off.
+SQLITE_POOL = {
+    "poolclass": sa.pool.QueuePool,
+    "pool_size": 4,
+    "max_overflow": 4,
+    "connect_args": {"check_same_thread": False},
+}
 
 
 class ConversationStoreUnavailableError(RuntimeError):
@@ -109,23 +113,27 @@ class ResilientSQLTrackerStore(SQLTrackerStore):
         super().__init__(*args, **kwargs)
         engine: sa.engine.Engine = self.engine  # type: ignore[has-type]
         url = engine.url
-        # Looked up now, not at import: the SQLite patch (bot.patches.sqlite) replaces it (a kept
-        # pool of connections) after this module is imported. With the function as
-        # imported, every query opened and closed its own SQLite connection, and each
-        # close checkpointed the write-ahead log: a fifth of the Rasa server's time.
+        values = settings.current()
         options = rasa_tracker_store.create_engine_kwargs(url)
+        sqlite = url.get_backend_name() == "sqlite"
+        kept = sqlite and measure_enabled("sqlite")
+        if kept:
+            options.update(SQLITE_POOL)
         if url.get_backend_name() == "postgresql":
             connect_args = dict(options.pop("connect_args", {}))
-            connect_timeout = settings.seconds("CONVERSATIONS_DB_CONNECT_TIMEOUT", 5)
+            connect_timeout = max(0.0, values.conversations_db_connect_timeout)
             connect_args.setdefault("connect_timeout", int(connect_timeout))
             options["connect_args"] = connect_args
         engine.dispose()
         self.engine = sa.create_engine(url, pool_pre_ping=True, **options)
+        if kept:
+            sa.event.listen(self.engine, "connect", write_ahead_log)
         self.sessionmaker = sa.orm.session.sessionmaker(bind=self.engine)
-        self.retry_seconds = settings.seconds("TRACKER_DB_RETRY_SECONDS", 5.0)
+        self.retry_seconds = max(0.0, values.tracker_db_retry_seconds)
         ensure_last_event_index(self.engine, self.SQLEvent.__table__)
         # The summary tables the turns are counted in (records.summaries).
-        RecordsBase.metadata.create_all(self.engine)
+        create_tables(self.engine)
+        self.cache = TrackerCache(self) if measure_enabled("trackercache") else None
 
     def _additional_events(self, session: Any, tracker: DialogueStateTracker) -> Any:
         """The turn's new events, as Rasa stores them; counted in the summary tables.
@@ -188,10 +196,19 @@ class ResilientSQLTrackerStore(SQLTrackerStore):
             pause = min(2 * pause, 1.0)
 
     async def retrieve(self, sender_id: str) -> DialogueStateTracker | None:
-        """Read the conversation, waiting out a short database outage."""
-        return await self._patiently(
-            "read", lambda: super(ResilientSQLTrackerStore, self).retrieve(sender_id)
-        )
+        """Read the conversation, waiting out a short database outage.
+
+        From the cache when the database holds nothing newer (bot.tracker_cache).
+        """
+        return await self._patiently("read", lambda: self._read(sender_id))
+
+    async def _read(self, sender_id: str) -> DialogueStateTracker | None:
+        def rasas_read() -> Awaitable[DialogueStateTracker | None]:
+            return SQLTrackerStore.retrieve(self, sender_id)
+
+        if self.cache is None:
+            return await rasas_read()
+        return await self.cache.retrieve(sender_id, rasas_read)
 
     async def retrieve_full_tracker(
         self, conversation_id: str
@@ -199,16 +216,29 @@ class ResilientSQLTrackerStore(SQLTrackerStore):
         """Read all sessions of the conversation, waiting out a short outage."""
         return await self._patiently(
             "read",
-            lambda: super(ResilientSQLTrackerStore, self).retrieve_full_tracker(
-                conversation_id
-            ),
+            lambda: SQLTrackerStore.retrieve_full_tracker(self, conversation_id),
         )
 
     async def save(self, tracker: DialogueStateTracker) -> None:
         """Store the new events, waiting out a short outage (safe to repeat)."""
-        await self._patiently(
-            "write", lambda: super(ResilientSQLTrackerStore, self).save(tracker)
-        )
+        await self._patiently("write", lambda: self._write(tracker))
+
+    async def _write(self, tracker: DialogueStateTracker) -> None:
+        def rasas_save() -> Awaitable[None]:
+            return SQLTrackerStore.save(self, tracker)
+
+        if self.cache is None:
+            await rasas_save()
+        else:
+            await self.cache.save(tracker, rasas_save)
+
+
+def write_ahead_log(dbapi_connection: Any, _record: object) -> None:
+    """Each new SQLite connection of the store: write-ahead log, one fsync less."""
+    cursor = dbapi_connection.cursor()
+    cursor.execute("PRAGMA journal_mode=WAL")
+    cursor.execute("PRAGMA synchronous=NORMAL")
+    cursor.close()
 
 
 def ensure_last_event_index(engine: sa.engine.Engine, table: sa.Table) -> None:
@@ -233,124 +263,3 @@ def ensure_last_event_index(engine: sa.engine.Engine, table: sa.Table) -> None:
         )
     finally:
         table.indexes.discard(index)  # Rasa's model stays as it is
-
-
-async def answer_unhandled(
-    agent: Any, message: UserMessage, reason: BaseException
-) -> None:
-    """Answer a message that could not be processed, and log why in one line.
-
-    A red flag still gets its emergency guidance: the NLU pipeline decides red flags
-    (bot.nlu.RedFlagDetector) and needs neither the conversation nor its lock. Any other
-    message gets utter_service_unavailable (try again, the front desk, the emergency
-    number). The message is not stored: it was not processed. The log line names the
-    failure, never the message.
-    """
-    tracker = DialogueStateTracker(message.sender_id or "unknown", agent.domain.slots)
-    names = [UNAVAILABLE_RESPONSE, FALLBACK_RESPONSE]
-    try:
-        parsed = await agent.processor.parse_message(message)
-    except Exception as error:  # the notice, with the emergency number, still goes out
-        # The type only: an NLU error's text could quote the message.
-        logger.warning("red flag check failed: %s", type(error).__name__)
-    else:
-        intent = parsed.get("intent") or {}
-        tracker.update(
-            UserUttered(message.text, intent, parsed.get("entities"), parsed)
-        )
-        if intent.get("name") in EMERGENCY_RESPONSES:
-            names.insert(0, EMERGENCY_RESPONSES[intent["name"]])
-    channel = message.output_channel
-    for name in names:
-        response = await agent.nlg.generate(name, tracker, channel.name())
-        if response:
-            break
-    outcome = (
-        "emergency guidance sent"
-        if name in EMERGENCY_RESPONSES.values()
-        else "patient told to retry"
-    )
-    logger.error("message not handled, %s: %s", outcome, reason)
-    if response:
-        await channel.send_response(message.sender_id or "unknown", response)
-
-
-def _unwrap_fail_safe(agent: Any) -> None:
-    """Let the agent use our store directly instead of through Rasa's fail-safe.
-
-    Rasa wraps every tracker store in FailSafeTrackerStore: a failed read returns no
-    tracker (the conversation silently starts over) and a failed write goes to an
-    in-memory store nobody reads (the turn is silently lost), logging the error with
-    its SQL parameters, which hold the patient's words. With several servers on one
-    database that also makes their views of a conversation diverge. Our store fails
-    clearly instead, so it is used unwrapped.
-    """
-    store = agent.tracker_store
-    inner = getattr(store, "_tracker_store", None)
-    if isinstance(store, FailSafeTrackerStore) and isinstance(
-        inner, ResilientSQLTrackerStore
-    ):
-        agent.tracker_store = inner
-        if agent.processor is not None:
-            agent.processor.tracker_store = inner
-
-
-def guard_agent(agent: Any) -> None:
-    """Make `agent.handle_message` answer clearly when the database or lock store fails.
-
-    Rasa's channels call `app.ctx.agent.handle_message` for every message and Rasa
-    builds the agent itself, so the guard wraps that one method on the instance.
-    A failed read, or a lock that could not be taken, means nothing was processed or
-    answered: the patient gets the notice (or the emergency guidance, answer_unhandled).
-    A failed final write means the reply has already gone out: the patient has their
-    answer, and the log says the turn was not stored.
-    """
-    handle = agent.handle_message
-    if getattr(handle, "guarded", False):
-        return
-    _unwrap_fail_safe(agent)
-
-    @wraps(handle)
-    async def guarded(message: UserMessage) -> Any:
-        try:
-            return await handle(message)
-        except ConversationStoreUnavailableError as error:
-            if error.operation == "write":
-                logger.error("reply sent but the turn was not stored: %s", error)
-                return None
-            await answer_unhandled(agent, message, error)
-        except LockError as error:
-            await answer_unhandled(agent, message, error)
-        return None
-
-    guarded.guarded = True  # type: ignore[attr-defined]
-    agent.handle_message = guarded
-
-
-class ConversationStoreConfigurationError(RuntimeError):
-    """The server would keep conversations somewhere other than the resilient store."""
-
-
-def require_resilient_store(agent: Any) -> None:
-    """Refuse to serve unless conversations go to ResilientSQLTrackerStore.
-
-    Rasa quietly keeps conversations in memory when the tracker store named in
-    endpoints.yml cannot be imported, or when none is named: they would be lost on the
-    next restart, and nothing would retry or report a database failure.
-    """
-    store = agent.tracker_store
-    store = getattr(store, "_tracker_store", store)  # inside Rasa's fail-safe wrapper
-    if not isinstance(store, ResilientSQLTrackerStore):
-        raise ConversationStoreConfigurationError(
-            f"conversations would be kept in {type(store).__name__}, not in the"
-            " conversations database: endpoints.yml's tracker_store must be"
-            " `type: bot.conversation_store.ResilientSQLTrackerStore`"
-        )
-
-
-async def guard_on_start(app: Any, _loop: Any) -> None:
-    """Sanic listener: check and guard the agent Rasa loaded (after the loader)."""
-    agent = getattr(app.ctx, "agent", None)
-    if agent is not None:
-        require_resilient_store(agent)
-        guard_agent(agent)

@@ -1,16 +1,21 @@
-"""A lock store that is safe across Sanic workers on one machine, without a service.
+"""The default profile's lock store: in the process for one Sanic worker, files for more.
 
 Rasa serves a conversation's messages one at a time through a lock store; with more than
 one Sanic worker (SANIC_WORKERS) the lock has to be shared between the worker processes,
-and Rasa ships only an in-memory one (one process) and Redis (a service to run). This one
-keeps each conversation's ticket lock as a small JSON file in a folder and makes every
-read-modify-write of a lock atomic with an exclusive `flock` on one guard file, so two
-workers never hand out the same ticket. The files of finished conversations are removed;
-a crashed worker's tickets expire after the lock lifetime like Rasa's own.
+and Rasa ships only an in-memory one (one process) and Redis (a service to run).
+`WorkerLockStore`, named in endpoints.yml, is Rasa's in-memory store for one worker and
+`FileLockStore` for several; naming a lock store class is also what lets Rasa start
+more than one worker (rasa.core.utils.number_of_sanic_workers).
 
-endpoints.yml need not name it: `share_between_workers` (called by bot.server) selects
-it when SANIC_WORKERS > 1 and no lock store is configured. Folder: LOCK_DIR (default
-build/locks).
+`FileLockStore` keeps each conversation's ticket lock as a small JSON file in a folder and
+makes every read-modify-write of a lock atomic with an exclusive `flock` on one guard
+file, so two workers never hand out the same ticket. The files of finished conversations
+are removed; a crashed worker's tickets expire after the lock lifetime like Rasa's own.
+Folder: LOCK_DIR (default build/locks). The scaled profile, several machines, uses
+Redis instead (bot.locks.AtomicRedisLockStore).
+
+    lock_store:
+      type: bot.lock_store.WorkerLockStore
 """
 
 from __future__ import annotations
@@ -25,23 +30,54 @@ from pathlib import Path
 from typing import IO, Any
 
 from rasa.core.lock import TicketLock
-from rasa.core.lock_store import LOCK_LIFETIME, LockStore
-from rasa.core.utils import AvailableEndpoints
-from rasa.utils.endpoints import EndpointConfig
+from rasa.core.lock_store import LOCK_LIFETIME, InMemoryLockStore, LockStore
+
+from clinic import settings
 
 
-def share_between_workers(endpoints: AvailableEndpoints | None) -> None:
-    """With SANIC_WORKERS > 1 and no lock store configured, use FileLockStore.
+class WorkerLockStore(LockStore):
+    """Ticket locks shared by this machine's Sanic workers: in memory for one, in files for more.
 
-    Rasa refuses more than one worker with its in-memory lock store (each worker would
-    have its own locks); the file lock store is shared by the workers on this machine.
+    Every method that reads or changes a lock is the chosen store's (`backend`), so its
+    read-modify-writes stay atomic; Rasa's `lock()` and waiting are LockStore's own.
     """
-    try:
-        workers = int(os.environ.get("SANIC_WORKERS", "1"))
-    except ValueError:
-        return  # Rasa reports the bad value and uses one worker
-    if workers > 1 and endpoints is not None and endpoints.lock_store is None:
-        endpoints.lock_store = EndpointConfig(type=f"{__name__}.FileLockStore")
+
+    def __init__(self, endpoint_config: Any = None) -> None:
+        self.backend: LockStore = (
+            FileLockStore(endpoint_config)
+            if settings.current().sanic_workers > 1
+            else InMemoryLockStore()
+        )
+
+    def get_lock(self, conversation_id: str) -> TicketLock | None:
+        """The conversation's lock, or None when nobody holds or waits for it."""
+        return self.backend.get_lock(conversation_id)
+
+    def delete_lock(self, conversation_id: str) -> None:
+        """Forget the conversation's lock."""
+        self.backend.delete_lock(conversation_id)
+
+    def save_lock(self, lock: TicketLock) -> None:
+        """Store the lock."""
+        self.backend.save_lock(lock)
+
+    def issue_ticket(
+        self, conversation_id: str, lock_lifetime: float = LOCK_LIFETIME
+    ) -> int:
+        """A ticket for the conversation's lock."""
+        return self.backend.issue_ticket(conversation_id, lock_lifetime)
+
+    def update_lock(self, conversation_id: str) -> None:
+        """Remove the lock's expired tickets."""
+        self.backend.update_lock(conversation_id)
+
+    def finish_serving(self, conversation_id: str, ticket_number: int) -> None:
+        """Remove a served ticket."""
+        self.backend.finish_serving(conversation_id, ticket_number)
+
+    def cleanup(self, conversation_id: str, ticket_number: int) -> None:
+        """Finish the ticket; forget the lock if nobody waits."""
+        self.backend.cleanup(conversation_id, ticket_number)
 
 
 class FileLockStore(LockStore):
@@ -49,7 +85,7 @@ class FileLockStore(LockStore):
 
     def __init__(self, endpoint_config: Any = None, path: str | None = None) -> None:
         configured = getattr(endpoint_config, "kwargs", {}).get("path")
-        folder = Path(path or configured or os.environ.get("LOCK_DIR", "build/locks"))
+        folder = Path(path or configured or settings.current().lock_dir)
         folder.mkdir(parents=True, exist_ok=True)
         self.folder = folder
         self._guard: IO[str] = open(folder / ".guard", "a+")  # noqa: SIM115 (kept open)

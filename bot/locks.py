@@ -22,7 +22,7 @@ Here each step is one Lua script, which Redis runs atomically:
 When Redis is down, unreachable or does not answer within REDIS_SOCKET_TIMEOUT /
 REDIS_CONNECT_TIMEOUT (1 s each by default), every step raises
 `LockStoreUnavailableError` (a LockError, without the conversation or the message), and
-bot.conversation_store.guard_agent answers the patient. A step that timed out may still
+bot.outage.guard_agent answers the patient. A step that timed out may still
 run when Redis wakes up: each message's ticket is also recorded under a claim of its own
 (a random tag), and a ticket whose issue or return failed is released through that claim
 the next time this server reaches Redis. If the delayed issue runs after that release,

@@ -29,12 +29,12 @@ STOP_TIMEOUT = 10.0
 
 def action_port() -> int:
     """The action server's port."""
-    return int(os.environ.get("ACTION_PORT", "5055"))
+    return settings.current().action_port
 
 
 def rasa_port() -> int:
     """The Rasa server's port."""
-    return int(os.environ.get("RASA_PORT", "5005"))
+    return settings.current().rasa_port
 
 
 @lru_cache(maxsize=1)

@@ -23,7 +23,7 @@ import os
 import sys
 from functools import partial
 
-from clinic import privacy
+from clinic import privacy, settings
 from clinic.quiet import silence_deprecations
 
 logger = logging.getLogger(__name__)
@@ -35,13 +35,10 @@ class ConfigurationError(RuntimeError):
 
 def api_settings() -> tuple[bool, str | None, str | None]:
     """(enable_api, auth_token, jwt_secret) from the environment; refuses an open API."""
-    enabled = os.environ.get("RASA_ENABLE_API", "").strip().lower() in {
-        "1",
-        "true",
-        "yes",
-    }
-    token = os.environ.get("RASA_API_TOKEN", "").strip() or None
-    jwt_secret = os.environ.get("RASA_JWT_SECRET", "").strip() or None
+    values = settings.current()
+    enabled = values.rasa_enable_api.strip().lower() in {"1", "true", "yes"}
+    token = values.rasa_api_token or None
+    jwt_secret = values.rasa_jwt_secret or None
     if enabled and not (token or jwt_secret):
         raise ConfigurationError(
             "RASA_ENABLE_API=true needs RASA_API_TOKEN or RASA_JWT_SECRET in the "
@@ -57,8 +54,6 @@ def check_secrets() -> None:
     it); `python -m bot run` makes one per run. ACTION_TOKEN_FILE is copied into the
     environment because endpoints.yml can only name environment variables.
     """
-    from clinic import settings
-
     problems = settings.production_problems()
     if problems:
         raise ConfigurationError(
@@ -99,8 +94,7 @@ def build_app(
     from rasa.core.utils import AvailableEndpoints
 
     import staff
-    from bot import channels, conversation_store, lock_store, patches, status, web
-    from clinic import settings
+    from bot import channels, outage, patches, status, web
 
     check_secrets()
     os.environ.update(settings.endpoint_defaults())
@@ -128,13 +122,12 @@ def build_app(
     web.install(app)
     staff.install(app)
     status.install(app, endpoints.action if endpoints else None)
-    lock_store.share_between_workers(endpoints)
     patches.apply(app)
     app.register_listener(
         partial(rasa.core.run.load_agent_on_start, model, endpoints, None),
         "before_server_start",
     )
-    app.register_listener(conversation_store.guard_on_start, "before_server_start")
+    app.register_listener(outage.guard_on_start, "before_server_start")
     app.register_listener(rasa.core.run.close_resources, "after_server_stop")
     workers = rasa.core.utils.number_of_sanic_workers(
         endpoints.lock_store if endpoints else None
@@ -150,7 +143,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--interface", default="127.0.0.1")
     parser.add_argument("--credentials", default="credentials.yml")
     parser.add_argument("--endpoints", default="endpoints.yml")
-    parser.add_argument("--log-level", default=os.environ.get("LOG_LEVEL", "INFO"))
+    parser.add_argument("--log-level", default=settings.current().log_level)
     args = parser.parse_args(argv)
 
     silence_deprecations()
@@ -178,7 +171,7 @@ def main(argv: list[str] | None = None) -> int:
         host=args.interface,
         port=args.port,
         workers=workers,
-        backlog=int(os.environ.get("SANIC_BACKLOG", "100")),
+        backlog=settings.current().sanic_backlog,
         access_log=False,
     )
     return 0

@@ -1,4 +1,4 @@
-"""Keep recent conversations in memory in front of Rasa's SQL tracker store.
+"""Recent conversations kept in memory in front of the project's SQL tracker store.
 
 Rasa's SQL tracker store reads a conversation's whole session from the database and
 rebuilds the tracker from its events for every message, and before saving counts the
@@ -17,8 +17,8 @@ are written with one multi-row insert on a plain connection, and the id check is
 textual query: Rasa's ORM path (a unit of work per event, statement cache keys, a session
 per query) cost more than the database work itself (docs/benchmarks.md).
 
-`install()` patches rasa.core.tracker_store.SQLTrackerStore in this process (the patch
-bot.patches.trackercache calls it from the server); the cache holds at most `CAPACITY`
+`TrackerCache` is part of bot.conversation_store.ResilientSQLTrackerStore (its `retrieve`
+and `save`, when the speed measure `trackercache` is on); it holds at most `CAPACITY`
 conversations, and none that no message reached for `IDLE_SECONDS`: a patient's next
 message comes within a minute or so of the reply, and a conversation kept for longer only
 held memory (the soak's servers grew by about 85 KB per finished conversation until the
@@ -31,42 +31,45 @@ from __future__ import annotations
 import json
 import time
 from collections import OrderedDict
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol
 
 import sqlalchemy as sa
+from rasa.shared.core.trackers import DialogueStateTracker
 
 CAPACITY = 2000
 IDLE_SECONDS = 120.0
 _now = time.monotonic  # the cache's clock (a test sets its own)
 
 
+class CachedStore(Protocol):
+    """What the cache needs of its tracker store (Rasa's SQLTrackerStore has it)."""
+
+    engine: sa.engine.Engine
+    SQLEvent: Any
+
+    async def stream_events(self, tracker: DialogueStateTracker) -> None:
+        """Publish the tracker's new events (Rasa's event broker)."""
+
+    def record_new_events(
+        self,
+        connection: sa.engine.Connection,
+        tracker: DialogueStateTracker,
+        stored: int,
+    ) -> None:
+        """Count the events after the first `stored`, in the connection's transaction."""
+
+
 @dataclass
-class _Entry:
-    tracker: Any  # rasa.shared.core.trackers.DialogueStateTracker
+class CachedTracker:
+    """A conversation as its last save left it."""
+
+    tracker: DialogueStateTracker | None
     last_event_id: int | None
     stored_events: int
     confirmed: bool = False
     used: float = field(default_factory=lambda: _now())
-
-
-def _last_id_query(store: Any) -> Any:
-    """`max(id)` of one conversation's events (served by the sender_id index).
-
-    Built once per store: it runs on every retrieve and save.
-    """
-    query = store.__dict__.get("_clinic_last_id_query")
-    if query is None:
-        table = store.SQLEvent.__table__
-        query = store.__dict__["_clinic_last_id_query"] = sa.text(
-            f"SELECT max(id) FROM {table.name} WHERE sender_id = :sender_id"  # noqa: S608 (table name from the model)
-        )
-    return query
-
-
-def _last_event_id(store: Any, connection: Any, sender_id: str) -> int | None:
-    value = connection.execute(_last_id_query(store), {"sender_id": sender_id}).scalar()
-    return None if value is None else int(value)
 
 
 def event_row(sender_id: str, event: Any) -> dict[str, Any]:
@@ -82,52 +85,37 @@ def event_row(sender_id: str, event: Any) -> dict[str, Any]:
     }
 
 
-def _insert_new_events(store: Any, tracker: Any, stored: int) -> int | None:
-    """Store the events after the first `stored`; the conversation's new last id."""
-    rows = [
-        event_row(tracker.sender_id, event) for event in list(tracker.events)[stored:]
-    ]
-    with store.engine.begin() as connection:
-        if rows:
-            connection.execute(store.SQLEvent.__table__.insert(), rows)
-            # The clinic's store counts the turn in its summary tables, in this
-            # transaction (bot.conversation_store.ResilientSQLTrackerStore).
-            record = getattr(store, "record_new_events", None)
-            if record is not None:
-                record(connection, tracker, stored)
-        return _last_event_id(store, connection, tracker.sender_id)
+class TrackerCache:
+    """The recent conversations of one tracker store, least recently used first."""
 
+    def __init__(self, store: CachedStore) -> None:
+        self.store = store
+        self.entries: OrderedDict[str, CachedTracker] = OrderedDict()
+        table = store.SQLEvent.__table__
+        self.events_table: sa.Table = table
+        #: `max(id)` of one conversation's events (served by the sender_id index).
+        self.last_id_query = sa.text(
+            f"SELECT max(id) FROM {table.name} WHERE sender_id = :sender_id"  # noqa: S608 (table name from the model)
+        )
 
-def _cache(store: Any) -> OrderedDict[str, _Entry]:
-    cache = store.__dict__.get("_clinic_tracker_cache")
-    if cache is None:
-        cache = store.__dict__["_clinic_tracker_cache"] = OrderedDict()
-    return cache
+    def last_event_id(
+        self, connection: sa.engine.Connection, sender_id: str
+    ) -> int | None:
+        """The id of the conversation's last stored event (None: nothing stored)."""
+        value = connection.execute(
+            self.last_id_query, {"sender_id": sender_id}
+        ).scalar()
+        return None if value is None else int(value)
 
-
-def _evict(cache: OrderedDict[str, _Entry]) -> None:
-    """Drop the least recently used conversations: beyond CAPACITY, or idle too long."""
-    idle_since = _now() - IDLE_SECONDS
-    while cache and (
-        len(cache) > CAPACITY or next(iter(cache.values())).used < idle_since
-    ):
-        cache.popitem(last=False)
-
-
-def install() -> None:
-    """Put the cache in front of every SQLTrackerStore of this process."""
-    from rasa.core.tracker_store import SQLTrackerStore
-
-    if getattr(SQLTrackerStore, "_clinic_cached", False):
-        return
-    retrieve = SQLTrackerStore.retrieve
-    save = SQLTrackerStore.save
-
-    async def cached_retrieve(self: SQLTrackerStore, sender_id: str) -> Any:
-        cache = _cache(self)
-        entry = cache.pop(sender_id, None)
-        with self.engine.connect() as connection:
-            last = _last_event_id(self, connection, sender_id)
+    async def retrieve(
+        self,
+        sender_id: str,
+        read: Callable[[], Awaitable[DialogueStateTracker | None]],
+    ) -> DialogueStateTracker | None:
+        """The cached tracker if the database has nothing newer, else `read()`."""
+        entry = self.entries.pop(sender_id, None)
+        with self.store.engine.connect() as connection:
+            last = self.last_event_id(connection, sender_id)
         if (
             entry is not None
             and entry.tracker is not None
@@ -136,42 +124,68 @@ def install() -> None:
         ):
             entry.confirmed = True
             entry.used = _now()
-            cache[sender_id] = entry
+            self.entries[sender_id] = entry
             return entry.tracker
         # No event stored for this conversation: Rasa's read would find nothing.
-        tracker = None if last is None else await retrieve(self, sender_id)
+        tracker = None if last is None else await read()
         if tracker is None:
             # Nothing stored: the tracker Rasa creates next (under the conversation's
             # lock) is saved whole, without counting what is stored first.
-            cache[sender_id] = _Entry(None, None, 0, confirmed=True)
+            self.entries[sender_id] = CachedTracker(None, None, 0, confirmed=True)
         return tracker
 
-    async def cached_save(self: SQLTrackerStore, tracker: Any) -> None:
-        cache = _cache(self)
-        entry = cache.get(tracker.sender_id)
+    async def save(
+        self, tracker: DialogueStateTracker, write: Callable[[], Awaitable[None]]
+    ) -> None:
+        """Store the tracker's new events, then keep it.
+
+        One insert when it is the cached tracker (or a new one), else `write()`.
+        """
+        sender_id = tracker.sender_id
+        entry = self.entries.get(sender_id)
         try:
             if (
                 entry is not None
                 and entry.confirmed
                 and (entry.tracker is tracker or entry.tracker is None)
             ):
-                await self.stream_events(tracker)
-                last = _insert_new_events(self, tracker, entry.stored_events)
+                await self.store.stream_events(tracker)
+                last = self.insert_new_events(tracker, entry.stored_events)
             else:
-                await save(self, tracker)
-                with self.engine.connect() as connection:
-                    last = _last_event_id(self, connection, tracker.sender_id)
+                await write()
+                with self.store.engine.connect() as connection:
+                    last = self.last_event_id(connection, sender_id)
         except BaseException:
-            cache.pop(tracker.sender_id, None)
+            self.entries.pop(sender_id, None)
             raise
-        cache.pop(tracker.sender_id, None)
+        self.entries.pop(sender_id, None)
         # Saved under the conversation's lock, so this object is what the database
         # holds until the lock is released; the next retrieve checks again.
-        cache[tracker.sender_id] = _Entry(
+        self.entries[sender_id] = CachedTracker(
             tracker, last, len(tracker.events), confirmed=True
         )
-        _evict(cache)
+        self.evict()
 
-    SQLTrackerStore.retrieve = cached_retrieve
-    SQLTrackerStore.save = cached_save
-    SQLTrackerStore._clinic_cached = True
+    def insert_new_events(
+        self, tracker: DialogueStateTracker, stored: int
+    ) -> int | None:
+        """Store the events after the first `stored`; the conversation's new last id."""
+        rows = [
+            event_row(tracker.sender_id, event)
+            for event in list(tracker.events)[stored:]
+        ]
+        with self.store.engine.begin() as connection:
+            if rows:
+                connection.execute(self.events_table.insert(), rows)
+                # The turn is counted in the summary tables in this transaction.
+                self.store.record_new_events(connection, tracker, stored)
+            return self.last_event_id(connection, tracker.sender_id)
+
+    def evict(self) -> None:
+        """Drop the least recently used conversations: beyond CAPACITY, or idle too long."""
+        idle_since = _now() - IDLE_SECONDS
+        entries = self.entries
+        while entries and (
+            len(entries) > CAPACITY or next(iter(entries.values())).used < idle_since
+        ):
+            entries.popitem(last=False)

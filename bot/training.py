@@ -8,16 +8,16 @@ content hash is stored beside the model; a model whose hash matches is reused.
 from __future__ import annotations
 
 import hashlib
-import os
 import subprocess
 import sys
 import time
 from pathlib import Path
 
+from clinic import settings as clinic_settings
 from knowledge import settings
 
 ROOT = settings.PROJECT_ROOT
-MODELS_DIR = Path(os.environ.get("CLINIC_MODELS_DIR", ROOT / "models"))
+MODELS_DIR = ROOT / clinic_settings.current().models_dir
 MODEL_NAME = "clinic"
 MODEL_FILE = MODELS_DIR / f"{MODEL_NAME}.tar.gz"
 HASH_FILE = MODELS_DIR / f"{MODEL_NAME}.inputs.sha256"

@@ -5,7 +5,9 @@ environment, or for secrets a file named by `<NAME>_FILE`), with its type, defau
 meaning. `.env.example` is generated from it (`python -m bot settings`), and a test fails
 when the file is stale. Both servers read it: the Rasa server (phone numbers in replies,
 message limits) and the action server. The module is long because it lists every
-setting with its meaning; the functions below it are the ones the code reads them by.
+setting with its meaning (about half of it), and the functions below it are the ones
+the code reads them by; splitting either off would only move the readers away from
+what they read.
 """
 
 from __future__ import annotations
@@ -133,6 +135,18 @@ class Settings:
         STORES,
         "conversations and call-backs (SQLite file; the scaled profile: PostgreSQL)",
     )
+    conversations_db_url: str = setting(
+        "CONVERSATIONS_DB_URL",
+        "",
+        STORES,
+        "or their SQLAlchemy URL instead, e.g. postgresql+psycopg2://... (scaled profile)",
+    )
+    staff_uploads_dir: str = setting(
+        "STAFF_UPLOADS_DIR",
+        "",
+        STORES,
+        "leaflets uploaded on the console wait here; default build/uploads",
+    )
     staff_cookie_secure: str = setting(
         "STAFF_COOKIE_SECURE",
         "auto",
@@ -226,6 +240,12 @@ class Settings:
         "the conversations database is retried this long, then the patient is told "
         "to try again; never kept in memory instead",
     )
+    conversations_db_connect_timeout: float = setting(
+        "CONVERSATIONS_DB_CONNECT_TIMEOUT",
+        5.0,
+        LIMITS,
+        "seconds before connecting to PostgreSQL gives up; then retried as above",
+    )
     log_level: str = setting(
         "LOG_LEVEL",
         "INFO",
@@ -242,7 +262,19 @@ class Settings:
         "SANIC_WORKERS",
         1,
         SPEED,
-        "2+: one model per worker, file lock store chosen automatically",
+        "2+: one model per worker, sharing their locks in files",
+    )
+    sanic_backlog: int = setting(
+        "SANIC_BACKLOG",
+        100,
+        SPEED,
+        "connections the Rasa server's socket queues before refusing",
+    )
+    lock_dir: str = setting(
+        "LOCK_DIR",
+        "build/locks",
+        SPEED,
+        "the locks the workers share when SANIC_WORKERS is 2+",
     )
     speed_measures: str = setting(
         "SPEED_MEASURES",
@@ -258,6 +290,30 @@ class Settings:
     )
     search_clarify_score: float = setting(
         "SEARCH_CLARIFY_SCORE", 1.5, SEARCH, "worth offering in a did-you-mean"
+    )
+    search_kind_score: float = setting(
+        "SEARCH_KIND_SCORE",
+        2.5,
+        SEARCH,
+        "among the sections of the kind asked for, enough to pick one",
+    )
+    search_topic_bonus: float = setting(
+        "SEARCH_TOPIC_BONUS",
+        2.0,
+        SEARCH,
+        "added for a section about the condition or body area asked about",
+    )
+    search_kind_bonus: float = setting(
+        "SEARCH_KIND_BONUS",
+        1.0,
+        SEARCH,
+        "added for a section known to answer the kind of question asked",
+    )
+    models_dir: str = setting(
+        "CLINIC_MODELS_DIR",
+        "models",
+        TOOLS,
+        "where the trained model is kept, relative to the project",
     )
     python: str = setting(
         "PYTHON",

@@ -4,6 +4,10 @@ Every document is parsed before anything is written, so a malformed one fails th
 with its file, line and reason and the previous store stays as it was. The new store is
 written beside the live one (a new SQLite file, or a new PostgreSQL schema) and swapped in
 with one atomic step, so a running assistant never sees a half-built store.
+
+The module holds the whole build, a little over 400 lines: writing the rows
+(`_populate` and the links it makes) is called by the two atomic swaps only, and shares
+their report and error; apart, each half would need the other's types.
 """
 
 from __future__ import annotations

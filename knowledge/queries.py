@@ -1,6 +1,11 @@
 """The read API of the knowledge store. Every function takes the session first.
 
 Results are plain dataclasses, safe to use after the session has closed.
+
+The module is the store's whole read API, a little over 400 lines: every caller (the
+actions, the console, the benches) needs one import, and the free-text search at its end
+shares the section rows' conversion (`_ref`, `_sections`) and the per-build memo
+(`BuildMemo`) with the queries above it.
 """
 
 from __future__ import annotations

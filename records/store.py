@@ -4,6 +4,11 @@ The URL comes from CONVERSATIONS_DB_URL (e.g. postgresql+psycopg2://... in the s
 profile); by default it is the SQLite file CONVERSATIONS_DB (build/conversations.db),
 the same file endpoints.yml gives Rasa's tracker store. Callers open a session per unit
 of work with `session_scope()`.
+
+The tables are those declared on records' `Base`: records' own, and those of the packages
+above that keep theirs in the same database (the staff console's accounts,
+staff.models). Records imports none of them; `create_tables` creates whatever has been
+declared by the time a session opens, so the layers point one way.
 """
 
 from __future__ import annotations
@@ -12,30 +17,32 @@ import os
 from collections.abc import Iterator
 from contextlib import contextmanager
 from functools import lru_cache
+from weakref import WeakKeyDictionary
 
 from sqlalchemy import create_engine, event
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
-from bot.training import ROOT
+from clinic import settings
+from knowledge.settings import PROJECT_ROOT
 from records.models import Base
-from staff import models as _staff_models  # noqa: F401  (registers its tables)
-
-DEFAULT_DB = "build/conversations.db"
 
 
 def conversations_db_path() -> str:
     """The SQLite file of the default profile, relative to the project or absolute."""
-    return os.environ.get("CONVERSATIONS_DB", "").strip() or DEFAULT_DB
+    return (
+        settings.current().conversations_db.strip()
+        or settings.Settings.conversations_db
+    )
 
 
 def conversations_url() -> str:
     """The SQLAlchemy URL of the conversations database."""
-    url = os.environ.get("CONVERSATIONS_DB_URL", "").strip()
+    url = settings.current().conversations_db_url
     if url:
         return url
     path = conversations_db_path()
-    absolute = path if os.path.isabs(path) else str(ROOT / path)
+    absolute = path if os.path.isabs(path) else str(PROJECT_ROOT / path)
     return f"sqlite:///{absolute}"
 
 
@@ -56,8 +63,26 @@ def get_engine(url: str | None = None) -> Engine:
 
     else:
         engine = create_engine(url, future=True, pool_pre_ping=True)
-    Base.metadata.create_all(engine)
+    create_tables(engine)
     return engine
+
+
+#: How many of Base's tables each engine has had created (a weak key: the tracker
+#: store's engines come and go in tests).
+_TABLES_CREATED: WeakKeyDictionary[Engine, int] = WeakKeyDictionary()
+
+
+def create_tables(engine: Engine) -> None:
+    """Create the tables declared on Base that `engine` has not been given yet.
+
+    Cheap when nothing new was declared (one count), so every session checks: a package
+    above records that declares its tables after the engine was made (staff.models,
+    imported with the console) still finds them in the database.
+    """
+    declared = len(Base.metadata.tables)
+    if _TABLES_CREATED.get(engine) != declared:
+        Base.metadata.create_all(engine)
+        _TABLES_CREATED[engine] = declared
 
 
 @lru_cache(maxsize=8)
@@ -68,6 +93,8 @@ def _session_factory(url: str) -> sessionmaker:
 @contextmanager
 def session_scope(url: str | None = None) -> Iterator[Session]:
     """A session for one unit of work, in a transaction that ends with it."""
-    factory = _session_factory(url or conversations_url())
+    url = url or conversations_url()
+    create_tables(get_engine(url))
+    factory = _session_factory(url)
     with factory() as session, session.begin():
         yield session

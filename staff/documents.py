@@ -33,6 +33,7 @@ from sanic import Blueprint, response
 from sanic.request import Request
 from sanic.response import HTTPResponse
 
+from clinic import settings as clinic_settings
 from knowledge import settings
 from knowledge.builder import BuildError, BuildReport, build_store, source_files
 from knowledge.parser import (
@@ -71,8 +72,8 @@ class Held:
 
 def uploads_dir() -> Path:
     """Where uploads wait for confirmation (STAFF_UPLOADS_DIR, default build/uploads)."""
-    default = settings.BUILD_DIR / "uploads"
-    return Path(os.environ.get("STAFF_UPLOADS_DIR", default))
+    configured = clinic_settings.current().staff_uploads_dir
+    return Path(configured) if configured else settings.BUILD_DIR / "uploads"
 
 
 def safe_name(given: str) -> str:

@@ -25,9 +25,9 @@ from sanic.response import HTTPResponse
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from bot.training import ROOT
 from clinic import privacy
 from knowledge.kinds import project_section_map
+from knowledge.settings import PROJECT_ROOT as ROOT
 from records import events, triage
 from records.models import CALLBACK_STATUSES, CallbackRequest
 from records.store import session_scope

@@ -19,18 +19,20 @@ from rasa.shared.core.events import UserUttered
 from rasa.shared.core.trackers import DialogueStateTracker
 
 from bot.conversation_store import (
-    ConversationStoreConfigurationError,
     ConversationStoreUnavailableError,
     ResilientSQLTrackerStore,
-    require_resilient_store,
 )
+from bot.outage import ConversationStoreConfigurationError, require_resilient_store
 
 SECRET_TEXT = "my knee hurts since tuesday"
 
 
 @pytest.fixture()
 def store(tmp_path, monkeypatch) -> ResilientSQLTrackerStore:
+    """Rasa's read and write paths (the speed measures off), in rollback-journal mode,
+    where another connection's exclusive lock stops readers too."""
     monkeypatch.setenv("TRACKER_DB_RETRY_SECONDS", "1")
+    monkeypatch.setenv("SPEED_MEASURES", "none")
     return ResilientSQLTrackerStore(
         domain=Domain.empty(), dialect="sqlite", db=str(tmp_path / "c.db")
     )
@@ -77,6 +79,30 @@ def test_a_locked_database_is_retried_then_named_without_the_patients_text(
     assert asyncio.run(store.retrieve("p2")) is None
 
 
+def test_with_the_cache_a_failed_write_is_named_and_not_kept(tmp_path, monkeypatch):
+    monkeypatch.setenv("TRACKER_DB_RETRY_SECONDS", "1")
+    monkeypatch.delenv("SPEED_MEASURES", raising=False)
+    store = ResilientSQLTrackerStore(
+        domain=Domain.empty(), dialect="sqlite", db=str(tmp_path / "c.db")
+    )
+    asyncio.run(store.save(tracker_with_text("p1")))
+    tracker = asyncio.run(store.retrieve("p1"))
+    assert tracker is not None and "p1" in store.cache.entries
+    tracker.update(UserUttered("a second message", {"name": "greet"}))
+    locker = sqlite3.connect(tmp_path / "c.db", timeout=0)
+    locker.execute("BEGIN EXCLUSIVE")
+    try:
+        with pytest.raises(ConversationStoreUnavailableError) as failure:
+            asyncio.run(store.save(tracker))
+        assert failure.value.operation == "write"
+    finally:
+        locker.rollback()
+        locker.close()
+    assert "p1" not in store.cache.entries  # what the database holds is read again
+    again = asyncio.run(store.retrieve("p1"))
+    assert again is not tracker and again.latest_message.text == SECRET_TEXT
+
+
 def test_a_short_lock_is_ridden_out(store, tmp_path):
     asyncio.run(store.save(tracker_with_text("p1")))
     locker = sqlite3.connect(tmp_path / "c.db", timeout=0, check_same_thread=False)
@@ -91,17 +117,18 @@ def test_a_short_lock_is_ridden_out(store, tmp_path):
     assert tracker is not None and tracker.latest_message.text == SECRET_TEXT
 
 
-def test_the_store_keeps_the_sqlite_connections_of_the_speed_measure(
+def test_the_store_keeps_its_sqlite_connections_in_write_ahead_log_mode(
     tmp_path, monkeypatch
 ):
-    """As in the server: this module is imported before the patches apply."""
-    import rasa.core.tracker_store as rasa_tracker_store
+    """The speed measure `sqlite`: a few kept connections, WAL, one fsync less."""
+    import sqlalchemy as sa
     from sqlalchemy.pool import QueuePool
 
-    from bot.patches import sqlite as sqlite_patch
-
-    original = rasa_tracker_store.create_engine_kwargs
-    monkeypatch.setattr(rasa_tracker_store, "create_engine_kwargs", original)
-    sqlite_patch.sqlite_pool_and_write_ahead_log()
+    monkeypatch.delenv("SPEED_MEASURES", raising=False)
     store = ResilientSQLTrackerStore(dialect="sqlite", db=str(tmp_path / "c.db"))
     assert isinstance(store.engine.pool, QueuePool)
+    with store.engine.connect() as connection:
+        assert connection.execute(sa.text("PRAGMA journal_mode")).scalar() == "wal"
+        assert connection.execute(sa.text("PRAGMA synchronous")).scalar() == 1  # NORMAL
+    with sqlite3.connect(tmp_path / "other.db") as other:  # nothing else is changed
+        assert other.execute("PRAGMA journal_mode").fetchone()[0] == "delete"

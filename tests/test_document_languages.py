@@ -17,7 +17,8 @@ from rasa.shared.core.domain import Domain
 from rasa.shared.core.events import SlotSet
 from rasa.shared.core.trackers import DialogueStateTracker
 
-from actions.answers import OTHER_LANGUAGE_OUTCOME, decide, question_intent
+from actions.answers import OTHER_LANGUAGE_OUTCOME, decide
+from actions.questions import question_intent
 from bot.nlg import ClinicNLG
 from knowledge import queries
 from knowledge.builder import BuildError, build_store, source_files

@@ -28,7 +28,6 @@ from records.models import ConversationSummary, MissedQuestion
 from records.retention import purge
 from records.store import session_scope
 from tests.conftest import ROOT
-from tests.test_speed import install_cache
 from tests.test_triage import JOINT, PRP, Talk, postgres_schema
 
 
@@ -42,9 +41,11 @@ def store(request, tmp_path, domain, monkeypatch) -> Iterator[ResilientSQLTracke
     """The project's tracker store on SQLite, with the server's tracker cache (its fast
     save path, bot.tracker_cache) or without; and on PostgreSQL when it is running."""
     records._indexed.clear()
+    if request.param == "tracker cache":
+        monkeypatch.delenv("SPEED_MEASURES", raising=False)
+    else:  # Rasa's own save
+        monkeypatch.setenv("SPEED_MEASURES", "sqlite")
     if request.param != "postgresql":
-        if request.param == "tracker cache":
-            install_cache(monkeypatch)
         path = tmp_path / "conversations.db"
         monkeypatch.setenv("CONVERSATIONS_DB_URL", f"sqlite:///{path}")
         yield ResilientSQLTrackerStore(domain, dialect="sqlite", db=str(path))

@@ -1,4 +1,4 @@
-"""The file lock store serialises a conversation's messages across worker processes."""
+"""The lock stores serialise a conversation's messages, across worker processes too."""
 
 from __future__ import annotations
 
@@ -70,19 +70,54 @@ def test_a_damaged_lock_file_counts_as_no_lock(tmp_path: Path) -> None:
     assert store.get_lock("p1") is None
 
 
-def test_lock_store_is_chosen_for_several_workers(
-    monkeypatch: pytest.MonkeyPatch,
+def test_the_default_profile_names_the_lock_store_that_fits_its_workers(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    from rasa.core.lock_store import InMemoryLockStore, LockStore
     from rasa.core.utils import AvailableEndpoints, number_of_sanic_workers
 
-    from bot.lock_store import share_between_workers
+    from bot.lock_store import WorkerLockStore
+    from clinic.settings import endpoint_defaults
+    from knowledge.settings import PROJECT_ROOT
 
-    endpoints = AvailableEndpoints()
+    for name, value in {**endpoint_defaults(), "ACTION_TOKEN": "t"}.items():
+        monkeypatch.setenv(name, value)
+    endpoints = AvailableEndpoints.read_endpoints(str(PROJECT_ROOT / "endpoints.yml"))
+    assert endpoints.lock_store.type == "bot.lock_store.WorkerLockStore"
+    monkeypatch.setenv("LOCK_DIR", str(tmp_path))
     monkeypatch.setenv("SANIC_WORKERS", "2")
-    share_between_workers(endpoints)
-    assert endpoints.lock_store.type == "bot.lock_store.FileLockStore"
-    assert number_of_sanic_workers(endpoints.lock_store) == 2
+    assert number_of_sanic_workers(endpoints.lock_store) == 2  # Rasa lets it share
+    shared = LockStore.create(endpoints.lock_store)
+    assert isinstance(shared, WorkerLockStore)
+    assert isinstance(shared.backend, FileLockStore)
+    assert shared.backend.folder == tmp_path
     monkeypatch.setenv("SANIC_WORKERS", "1")
-    single = AvailableEndpoints()
-    share_between_workers(single)
-    assert single.lock_store is None
+    single = LockStore.create(endpoints.lock_store)
+    assert isinstance(single, WorkerLockStore)
+    assert isinstance(single.backend, InMemoryLockStore)
+
+
+@pytest.mark.parametrize("workers", ["1", "2"])
+async def test_the_worker_lock_store_serves_one_message_at_a_time(
+    workers: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from bot.lock_store import WorkerLockStore
+
+    monkeypatch.setenv("LOCK_DIR", str(tmp_path))
+    monkeypatch.setenv("SANIC_WORKERS", workers)
+    store = WorkerLockStore()
+    order: list[str] = []
+
+    async def handle(name: str, hold: float) -> None:
+        async with store.lock("p1", wait_time_in_seconds=0.01):
+            order.append(f"{name} in")
+            await asyncio.sleep(hold)
+            order.append(f"{name} out")
+
+    one = asyncio.create_task(handle("first", 0.1))
+    await asyncio.sleep(0.02)
+    await handle("second", 0)
+    await one
+    assert order == ["first in", "first out", "second in", "second out"]
+    assert store.get_lock("p1") is None  # forgotten once nobody waits
+    assert not list(tmp_path.glob("*.json"))

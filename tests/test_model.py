@@ -8,7 +8,6 @@ from pathlib import Path
 import pytest
 import yaml
 
-from bot.conversation_store import EMERGENCY_RESPONSES, UNAVAILABLE_RESPONSE
 from bot.evaluation import (
     answer_report,
     intent_report,
@@ -16,6 +15,7 @@ from bot.evaluation import (
     load_labelled,
     parse_messages,
 )
+from bot.outage import EMERGENCY_RESPONSES, UNAVAILABLE_RESPONSE
 from bot.training import MODEL_FILE, ROOT, model_is_current
 
 pytestmark = pytest.mark.slow

@@ -49,21 +49,11 @@ def replaced(dotted: str) -> object:
 @pytest.fixture()
 def undone(monkeypatch: pytest.MonkeyPatch) -> pytest.MonkeyPatch:
     """Every function the patches replace is put back after the test."""
-    from rasa.core.tracker_store import SQLTrackerStore
-
     for name in PATCHES:
         for dotted in patch_module(name).REPLACES:
             owner, attribute = owner_and_name(dotted)
             monkeypatch.setattr(owner, attribute, getattr(owner, attribute))
-    monkeypatch.setattr(SQLTrackerStore, "_clinic_cached", False, raising=False)
-    yield monkeypatch
-    from sqlalchemy import event
-    from sqlalchemy.engine import Engine
-
-    from bot.patches import sqlite
-
-    if event.contains(Engine, "connect", sqlite.on_connect):
-        event.remove(Engine, "connect", sqlite.on_connect)
+    return monkeypatch
 
 
 @pytest.mark.parametrize("name", PATCHES)
@@ -104,12 +94,17 @@ def test_another_rasa_version_leaves_every_patch_out(
         assert patch_module(name).REPLACES[0] in line
 
 
-@pytest.mark.parametrize("name", ["rulekeys", "entitydoc"])
+@pytest.mark.parametrize("name", sorted(patches.EXTENSIONS))
 def test_the_classes_speed_ups_are_used_on_the_checked_version_only(
-    name: str, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+    name: str,
+    monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
+    tmp_path: Path,
 ) -> None:
     import rasa
+    from sqlalchemy.pool import NullPool
 
+    from bot.conversation_store import ResilientSQLTrackerStore
     from bot.entities import ClinicEntityExtractor
     from bot.policies import ClinicRulePolicy
 
@@ -125,6 +120,9 @@ def test_the_classes_speed_ups_are_used_on_the_checked_version_only(
     policy._indexes, policy.index_rules = {}, patches.measure_enabled("rulekeys")
     assert not policy.index_rules  # RulePolicy's own path
     assert not ClinicEntityExtractor({"dimensions": None}).reuse_parse
+    store = ResilientSQLTrackerStore(dialect="sqlite", db=str(tmp_path / "c.db"))
+    assert store.cache is None  # SQLTrackerStore's own retrieve and save
+    assert isinstance(store.engine.pool, NullPool)  # Rasa's options for SQLite
 
 
 def test_on_the_checked_version_each_patch_is_applied(

@@ -2,7 +2,8 @@
 
 Each patch (bot/patches/) changes Rasa in the server's process; here every patch is
 undone after its test (monkeypatch), so the rest of the suite runs against Rasa as
-shipped. The project's policy and entity extractor are compared with Rasa's classes.
+shipped. The project's policy, entity extractor and tracker store are compared with
+Rasa's classes.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from rasa.shared.core.domain import Domain
 from rasa.shared.core.events import ActionExecuted, SessionStarted, UserUttered
 
 from bot import patches, policies, tracker_cache
+from bot.conversation_store import ResilientSQLTrackerStore
 from bot.patches import (
     admission,
     dietcall,
@@ -38,21 +40,21 @@ responses:
 )
 
 
-def install_cache(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Install the tracker cache; monkeypatch undoes it after the test."""
-    for name in ("retrieve", "save"):
-        monkeypatch.setattr(SQLTrackerStore, name, getattr(SQLTrackerStore, name))
-    monkeypatch.setattr(SQLTrackerStore, "_clinic_cached", False, raising=False)
-    tracker_cache.install()
-
-
 @pytest.fixture()
 def cached(monkeypatch: pytest.MonkeyPatch) -> None:
-    """The tracker cache, installed for one test only."""
-    install_cache(monkeypatch)
+    """The project's store with its tracker cache (the speed measure on)."""
+    monkeypatch.delenv("SPEED_MEASURES", raising=False)
 
 
-def make_store(path: Path) -> SQLTrackerStore:
+def make_store(path: Path) -> ResilientSQLTrackerStore:
+    """The project's tracker store, as endpoints.yml builds it."""
+    store = ResilientSQLTrackerStore(DOMAIN, dialect="sqlite", db=str(path))
+    assert store.cache is not None
+    return store
+
+
+def rasas_store(path: Path) -> SQLTrackerStore:
+    """Rasa's own store on the same file: what the database holds."""
     return SQLTrackerStore(DOMAIN, dialect="sqlite", db=str(path))
 
 
@@ -84,7 +86,7 @@ async def test_next_message_gets_the_saved_tracker_without_reloading(
     assert tracker is not None
     tracker.update(greeting("and again"))
     await store.save(tracker)
-    database = make_store(tmp_path / "c.db")  # no cache: what the database holds
+    database = rasas_store(tmp_path / "c.db")  # no cache: what the database holds
     fresh = await database.retrieve("p1")
     assert fresh is not None
     assert texts(fresh) == ["hi", "and again"]
@@ -115,12 +117,12 @@ async def test_a_conversation_started_elsewhere_after_a_miss_is_read(
     assert texts(tracker) == ["hi"]
     tracker.update(greeting("second"))
     await mine.save(tracker)
-    stored = await make_store(tmp_path / "c.db").retrieve_full_tracker("p1")
+    stored = await rasas_store(tmp_path / "c.db").retrieve_full_tracker("p1")
     assert stored is not None and texts(stored) == ["hi", "second"]  # none twice
 
 
 async def test_a_new_conversation_is_known_without_rasas_read(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    cached: None, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     reads: list[str] = []
     rasas = SQLTrackerStore.retrieve
@@ -130,7 +132,6 @@ async def test_a_new_conversation_is_known_without_rasas_read(
         return await rasas(self, sender_id)
 
     monkeypatch.setattr(SQLTrackerStore, "retrieve", counted)
-    install_cache(monkeypatch)
     store = make_store(tmp_path / "c.db")
     assert await store.retrieve("p0") is None
     await start(store, "p1")  # created, then saved whole
@@ -161,7 +162,7 @@ async def test_capacity_evicts_the_oldest_conversation(
     store = make_store(tmp_path / "c.db")
     for sender in ("p1", "p2", "p3"):
         await start(store, sender)
-    assert list(store.__dict__["_clinic_tracker_cache"]) == ["p2", "p3"]
+    assert list(store.cache.entries) == ["p2", "p3"]
     tracker = await store.retrieve("p1")  # from the database
     assert tracker is not None and texts(tracker) == ["hi"]
 
@@ -178,10 +179,10 @@ async def test_idle_conversations_leave_the_cache(
     assert await store.retrieve("p1") is not None  # used again: stays longer
     clock[0] = 1000 + tracker_cache.IDLE_SECONDS + 1
     await start(store, "p3")
-    assert list(store.__dict__["_clinic_tracker_cache"]) == ["p1", "p3"]
+    assert list(store.cache.entries) == ["p1", "p3"]
     clock[0] += tracker_cache.IDLE_SECONDS + 1
     await start(store, "p4")
-    assert list(store.__dict__["_clinic_tracker_cache"]) == ["p4"]
+    assert list(store.cache.entries) == ["p4"]
     tracker = await store.retrieve("p2")  # from the database
     assert tracker is not None and texts(tracker) == ["hi"]
 
@@ -324,26 +325,49 @@ async def converse(store: SQLTrackerStore) -> None:
 
 
 async def test_the_quick_save_stores_what_rasas_save_stores(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    cached: None, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     import time
 
     monkeypatch.setattr(time, "time", lambda: 1_700_000_000.0)  # equal timestamps
-    await converse(make_store(tmp_path / "rasa.db"))
-    install_cache(monkeypatch)
+    await converse(rasas_store(tmp_path / "rasa.db"))
     quick = 0
-    insert = tracker_cache._insert_new_events
+    insert = tracker_cache.TrackerCache.insert_new_events
 
-    def counted(*args: object) -> object:
+    def counted(*args: Any) -> Any:
         nonlocal quick
         quick += 1
         return insert(*args)
 
-    monkeypatch.setattr(tracker_cache, "_insert_new_events", counted)
+    monkeypatch.setattr(tracker_cache.TrackerCache, "insert_new_events", counted)
     await converse(make_store(tmp_path / "cached.db"))
     # Every save took the quick path, the first (inside get_or_create_tracker) too.
     assert quick == 5
     assert stored_rows(tmp_path / "cached.db") == stored_rows(tmp_path / "rasa.db")
+
+
+async def test_with_the_measures_off_the_store_is_rasas(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """SPEED_MEASURES=none: no cache, no kept SQLite connections; the same rows."""
+    import time
+
+    from sqlalchemy.pool import NullPool, QueuePool
+
+    monkeypatch.setattr(time, "time", lambda: 1_700_000_000.0)
+    await converse(rasas_store(tmp_path / "rasa.db"))
+    monkeypatch.setenv("SPEED_MEASURES", "none")
+    plain = ResilientSQLTrackerStore(
+        DOMAIN, dialect="sqlite", db=str(tmp_path / "p.db")
+    )
+    assert plain.cache is None and isinstance(plain.engine.pool, NullPool)
+    await converse(plain)
+    assert stored_rows(tmp_path / "p.db") == stored_rows(tmp_path / "rasa.db")
+    monkeypatch.setenv("SPEED_MEASURES", "sqlite")
+    pooled = ResilientSQLTrackerStore(
+        DOMAIN, dialect="sqlite", db=str(tmp_path / "q.db")
+    )
+    assert pooled.cache is None and isinstance(pooled.engine.pool, QueuePool)
 
 
 @pytest.mark.slow

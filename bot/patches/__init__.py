@@ -8,14 +8,17 @@ version the patch is left out with one log line and the assistant works as Rasa 
 it, only slower (tests/test_patches.py runs conversations with every patch off).
 
 Where Rasa offers an extension point the speed-up lives there instead: the rule index in
-the project's policy (bot.policies.ClinicRulePolicy, config.yml) and the entities from
-SpacyNLP's parse in the project's extractor (bot.entities.ClinicEntityExtractor).
+the project's policy (bot.policies.ClinicRulePolicy, config.yml), the entities from
+SpacyNLP's parse in the project's extractor (bot.entities.ClinicEntityExtractor), and
+the tracker cache and SQLite pool in the project's tracker store
+(bot.conversation_store.ResilientSQLTrackerStore, endpoints.yml).
 
 Every measure can be switched off for an A/B comparison with SPEED_MEASURES (a
 comma-separated list of the names in MEASURES; "none" switches all off, unset means all
-on); the two classes above read the same switch (`rulekeys`, `entitydoc`), and use
+on); the classes above read the same switch (`rulekeys`, `entitydoc`, `sqlite`,
+`trackercache`), and use
 their speed-ups only on the Rasa version those were checked against (EXTENSIONS),
-since they override Rasa's methods. What each one bought is in docs/benchmarks.md
+since they override Rasa's methods or options. What each one bought is in docs/benchmarks.md
 ("What made it faster").
 """
 
@@ -23,7 +26,6 @@ from __future__ import annotations
 
 import importlib
 import logging
-import os
 from collections.abc import Callable
 from dataclasses import dataclass
 from types import ModuleType
@@ -39,8 +41,6 @@ PATCHES = (
     "subclasses",
     "keepalive",
     "schema",
-    "sqlite",
-    "trackercache",
     "graphrunner",
     "sparsestack",
     "dietcall",
@@ -82,6 +82,16 @@ EXTENSIONS = {
         ("rasa.nlu.extractors.spacy_entity_extractor.SpacyEntityExtractor.process",),
         "3.6.21",
     ),
+    # bot.conversation_store.ResilientSQLTrackerStore: its engine's SQLite options
+    # and the tracker cache in its retrieve and save (bot.tracker_cache).
+    "sqlite": Extension(("rasa.core.tracker_store.create_engine_kwargs",), "3.6.21"),
+    "trackercache": Extension(
+        (
+            "rasa.core.tracker_store.SQLTrackerStore.retrieve",
+            "rasa.core.tracker_store.SQLTrackerStore.save",
+        ),
+        "3.6.21",
+    ),
 }
 MEASURES = (*PATCHES, *EXTENSIONS)
 
@@ -100,7 +110,9 @@ def put_in_place(owner: object, name: str, replacement: F, original: object) -> 
 
 def enabled_measures() -> set[str]:
     """The measures switched on by SPEED_MEASURES (all of them when it is unset)."""
-    raw = os.environ.get("SPEED_MEASURES", "").strip().lower()
+    from clinic import settings
+
+    raw = settings.current().speed_measures.strip().lower()
     if not raw or raw == "all":
         return set(MEASURES)
     if raw == "none":

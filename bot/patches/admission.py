@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import os
 from typing import Any
 
 from rasa.core.channels.channel import UserMessage
@@ -26,11 +25,9 @@ logger = logging.getLogger(__name__)
 
 def messages_in_progress() -> int:
     """MESSAGES_IN_PROGRESS: how many messages one server works on at once (>= 1)."""
-    try:
-        return max(1, int(os.environ.get("MESSAGES_IN_PROGRESS", "3")))
-    except ValueError:
-        logger.warning("MESSAGES_IN_PROGRESS is not a number; using 3")
-        return 3
+    from clinic import settings
+
+    return max(1, settings.current().messages_in_progress)
 
 
 def admit_messages_in_turn(limit: int) -> None:

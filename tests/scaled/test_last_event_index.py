@@ -17,7 +17,6 @@ import sqlalchemy as sa
 from bench import fill
 from bench.scaled import fresh_database
 from bot.conversation_store import LAST_EVENT_INDEX, ResilientSQLTrackerStore
-from bot.tracker_cache import _last_id_query
 
 pytestmark = pytest.mark.scaled
 
@@ -40,6 +39,12 @@ def _store(url: str) -> ResilientSQLTrackerStore:
     )
 
 
+def _last_id_query(store: ResilientSQLTrackerStore) -> str:
+    """The query the tracker cache asks on every message (bot.tracker_cache)."""
+    assert store.cache is not None
+    return store.cache.last_id_query.text
+
+
 def _plan(url: str, query: str, sender: str) -> str:
     connection = psycopg2.connect(url.replace("postgresql+psycopg2", "postgresql"))
     try:
@@ -54,7 +59,7 @@ def test_the_last_event_of_a_new_conversation_is_found_without_statistics(
     db_url: str,
 ) -> None:
     fill.fill(db_url, 20_000)  # no ANALYZE: the table has no statistics
-    query = _last_id_query(_store(db_url)).text.replace(":sender_id", "%(sender_id)s")
+    query = _last_id_query(_store(db_url)).replace(":sender_id", "%(sender_id)s")
     plan = _plan(db_url, query, "load-new-conversation")
     assert LAST_EVENT_INDEX in plan and "events_pkey" not in plan, plan
 
@@ -70,7 +75,7 @@ def test_without_the_index_postgresql_walks_the_whole_table(db_url: str) -> None
     fill.fill(db_url, 200_000)
     with store.engine.begin() as connection:
         connection.execute(sa.text(f"DROP INDEX {LAST_EVENT_INDEX}"))
-    query = _last_id_query(store).text.replace(":sender_id", "%(sender_id)s")
+    query = _last_id_query(store).replace(":sender_id", "%(sender_id)s")
     assert "Index Scan Backward using events_pkey" in _plan(
         db_url, query, "load-new-conversation"
     )
@@ -83,7 +88,7 @@ def test_sqlite_needs_no_second_index(tmp_path: pytest.TempPathFactory) -> None:
     with store.engine.connect() as connection:
         names = {i["name"] for i in sa.inspect(connection).get_indexes("events")}
         plan = connection.execute(
-            sa.text(f"EXPLAIN QUERY PLAN {_last_id_query(store).text}"),
+            sa.text(f"EXPLAIN QUERY PLAN {_last_id_query(store)}"),
             {"sender_id": "load-new"},
         ).fetchall()
     assert names == {"ix_events_sender_id"}
