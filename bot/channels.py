@@ -48,7 +48,7 @@ from sanic.response import HTTPResponse
 from socketio import AsyncServer
 
 from bot import sessions
-from bot.conversation_store import answer_unhandled
+from bot.outage import answer_unhandled
 from clinic import settings
 
 logger = logging.getLogger(__name__)
@@ -473,7 +473,7 @@ async def answer_failed(
     """Reply to a message Rasa failed on: emergency guidance or the apology, never nothing.
 
     One log line names the failure's type, never its text (which could quote the
-    message) and without a traceback; bot.conversation_store.answer_unhandled sends the
+    message) and without a traceback; bot.outage.answer_unhandled sends the
     reply through the message's own output channel.
     """
     agent = getattr(getattr(app, "ctx", None), "agent", None)
