@@ -42,6 +42,7 @@ from rasa.core.channels.channel import (
     UserMessage,
 )
 from rasa.core.channels.socketio import SocketBlueprint, SocketIOInput, SocketIOOutput
+from rasa.shared.core.trackers import DialogueStateTracker
 from sanic import Blueprint, Sanic, response
 from sanic.request import Request
 from sanic.response import HTTPResponse
@@ -54,6 +55,8 @@ from clinic import settings
 logger = logging.getLogger(__name__)
 
 HISTORY_LIMIT = 200
+#: What the REST channel says when Rasa had nothing to say (domain.yml).
+SILENCE_RESPONSE = "utter_ready"
 #: The event carrying each whole reply, reply contract included (the project's page).
 REPLY_EVENT = "clinic_reply"
 MAX_SENDER_CHARS = 255
@@ -462,9 +465,36 @@ class ClinicRest(InputChannel):
                 await on_new_message(message)
             except Exception as error:  # the message itself stays out of the log
                 await answer_failed(request.app, message, error)
+            if not collector.messages:  # e.g. Rasa's "/restart": never an empty reply
+                await answer_silence(request.app, message)
             return response.json(collector.messages)
 
         return webhook
+
+
+async def answer_silence(app: Sanic | None, message: UserMessage) -> None:
+    """Say SILENCE_RESPONSE for a message that got no reply (in the patient's language).
+
+    Rasa answers some messages with nothing at all (its own `/restart` and
+    `/session_start` intents); a REST client would get `[]` and show nothing.
+    """
+    agent = getattr(getattr(app, "ctx", None), "agent", None)
+    if agent is None or agent.nlg is None:
+        return
+    sender = message.sender_id or "unknown"
+    tracker = None
+    try:
+        tracker = await agent.tracker_store.retrieve(sender)
+    except Exception as error:  # the reply needs only the language slot
+        logger.warning(
+            "no tracker for the empty reply's language: %s", type(error).__name__
+        )
+    if tracker is None:
+        tracker = DialogueStateTracker(sender, agent.domain.slots)
+    channel = message.output_channel
+    reply = await agent.nlg.generate(SILENCE_RESPONSE, tracker, channel.name())
+    if reply:
+        await channel.send_response(sender, reply)
 
 
 async def answer_failed(

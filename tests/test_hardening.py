@@ -153,6 +153,15 @@ def test_odd_and_hostile_text_is_only_ever_text(assistant, message):
     assert "<img" not in said and "49" not in said and "${" not in said
 
 
+@pytest.mark.parametrize("message", ["/restart", "/session_start", "/action_listen"])
+def test_rasas_own_commands_never_get_an_empty_reply(assistant, message):
+    reply = post(
+        assistant["base"], {"sender": f"cmd-{message[1:]}", "message": message}
+    )
+    assert reply.status_code == 200
+    assert text(reply.json()), "an empty reply"
+
+
 def test_the_store_still_answers_after_injection_attempts(assistant):
     post(
         assistant["base"], {"sender": "inj", "message": "x'); DELETE FROM sections; --"}
