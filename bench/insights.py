@@ -26,7 +26,7 @@ from sqlalchemy import insert
 from records import insights, store
 from records.models import ConversationSummary, DailyCount, MissedQuestion
 from records.summaries import KEY_SEPARATOR, reply_bucket
-from staff.views import CATEGORIES
+from staff.views import not_covered_categories
 
 CONVERSATIONS = 100_000
 DAYS = 365
@@ -65,6 +65,7 @@ def fill(url: str, conversations: int = CONVERSATIONS, days: int = DAYS) -> None
     peaks: dict[str, float] = {}
     summaries: list[dict[str, Any]] = []
     missed: list[dict[str, Any]] = []
+    categories = not_covered_categories()
     sections = [
         (d, n + 1, t) for d, titles in DOCUMENTS.items() for n, t in enumerate(titles)
     ]
@@ -96,7 +97,7 @@ def fill(url: str, conversations: int = CONVERSATIONS, days: int = DAYS) -> None
                     unhelpful += feedback == "unhelpful"
             else:
                 not_covered += 1
-                category = rng.choice(CATEGORIES)
+                category = rng.choice(categories)
                 counts[(name, "answer", "not_covered")] += 1
                 counts[(name, "category", category)] += 1
                 missed.append(
@@ -156,7 +157,7 @@ def render_ms(url: str, since: date, until: date) -> list[float]:
     """Milliseconds to read and render the page for the range, RUNS times."""
     from staff import insights as _pages  # noqa: F401  (the page's filters)
     from staff.auth import LoggedIn
-    from staff.views import page
+    from staff.web import page
 
     user = LoggedIn(account_id=1, name="bench", csrf_token="x")
     times = []

@@ -87,14 +87,14 @@ def build_app(
     """The Sanic app (not yet running) and its number of workers.
 
     `interface` is where it will listen: beyond loopback, the REST channel needs
-    REST_TOKEN (bot.channels.ClinicRest).
+    REST_TOKEN (bot.rest.ClinicRest).
     """
     import rasa.core.run
     import rasa.core.utils
     from rasa.core.utils import AvailableEndpoints
 
     import staff
-    from bot import channels, outage, patches, status, web
+    from bot import channels, outage, patches, rest, status, web
 
     check_secrets()
     os.environ.update(settings.endpoint_defaults())
@@ -103,8 +103,8 @@ def build_app(
     endpoints = AvailableEndpoints.read_endpoints(endpoints_file)
     input_channels = rasa.core.run.create_http_input_channels(None, credentials)
     for channel in input_channels:  # before configure_app builds their blueprints
-        if isinstance(channel, channels.ClinicRest):
-            channel.listens_beyond_loopback = not channels.is_loopback(interface)
+        if isinstance(channel, rest.ClinicRest):
+            channel.listens_beyond_loopback = not rest.is_loopback(interface)
     origins = settings.allowed_origins()
     app = rasa.core.run.configure_app(
         input_channels,

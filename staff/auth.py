@@ -13,7 +13,7 @@
   for it. Someone else's wrong tries never refuse a correct password: failures on a name
   from many addresses, or from one address on many names, only slow each check down
   (at most MAX_SLOWDOWN seconds). The client address is the proxy's forwarded one only
-  when the request comes from a trusted proxy (staff.views.client_address).
+  when the request comes from a trusted proxy (staff.addresses.client_address).
 """
 
 from __future__ import annotations

@@ -45,7 +45,7 @@ from knowledge.parser import (
     preview,
 )
 from staff import auth
-from staff.views import page, staff_only
+from staff.web import page, staff_only
 
 logger = logging.getLogger(__name__)
 

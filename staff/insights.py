@@ -8,7 +8,7 @@
 - `/staff/insights/questions` and `.csv`: the range's unanswered questions in clusters.
 - `/staff/emergencies` and `POST /staff/conversations/<id>/acknowledge`.
 
-Same login, CSRF and headers as the rest of the console (staff.views).
+Same login, CSRF and headers as the rest of the console (staff.web).
 """
 
 from __future__ import annotations
@@ -24,10 +24,9 @@ from sqlalchemy.orm import Session
 from records import clusters, events, insights, triage
 from records.models import ConversationSummary
 from staff import auth
-from staff.views import (
+from staff.export import csv_cell, csv_download
+from staff.web import (
     DEFAULT_DAYS,
-    csv_cell,
-    csv_download,
     in_db,
     page,
     parse_day,

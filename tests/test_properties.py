@@ -16,7 +16,7 @@ from hypothesis import strategies as st
 from rasa.shared.core.domain import Domain
 
 from actions.answers import decide
-from bot import channels
+from bot import channels, rest
 from bot.nlg import ANSWER_TYPES, CONTRACT_SECTION_KEYS, ClinicNLG
 from clinic import privacy
 from clinic import settings as bot_settings
@@ -159,10 +159,10 @@ json_values = st.recursive(
 )
 def test_the_rest_body_check_accepts_or_gives_a_reason(raw):
     try:
-        sender, text, metadata = channels.parse_rest_body(
+        sender, text, metadata = rest.parse_rest_body(
             raw, bot_settings.max_socket_bytes()
         )
-    except channels.BadRequestError as refused:
+    except rest.BadRequestError as refused:
         assert str(refused)
         return
     assert isinstance(sender, str) and 0 < len(sender) <= 255

@@ -9,7 +9,7 @@ import json
 
 import pytest
 
-from bot import channels, server, sessions, web
+from bot import channels, rest, server, sessions, web
 from clinic import settings
 
 TOKEN = "t" * 32
@@ -120,12 +120,12 @@ def body(value: object) -> bytes:
     ],
 )
 def test_bad_rest_bodies_are_refused_with_a_reason(raw, reason):
-    with pytest.raises(channels.BadRequestError, match=reason):
-        channels.parse_rest_body(raw, settings.max_socket_bytes())
+    with pytest.raises(rest.BadRequestError, match=reason):
+        rest.parse_rest_body(raw, settings.max_socket_bytes())
 
 
 def test_a_good_rest_body_is_cleaned_not_refused():
-    sender, text, metadata = channels.parse_rest_body(
+    sender, text, metadata = rest.parse_rest_body(
         body(
             {
                 "sender": "p1",
@@ -243,20 +243,20 @@ def nested(depth: int) -> dict:
     ],
 )
 def test_nested_large_or_web_chat_bodies_are_refused_with_a_reason(raw, reason):
-    with pytest.raises(channels.BadRequestError, match=reason):
-        channels.parse_rest_body(raw, settings.max_socket_bytes())
+    with pytest.raises(rest.BadRequestError, match=reason):
+        rest.parse_rest_body(raw, settings.max_socket_bytes())
 
 
 def test_metadata_up_to_the_bounds_and_other_senders_pass():
     for metadata in (nested(20), {"customData": {"language": "es"}}, {}):
-        _, _, kept = channels.parse_rest_body(
+        _, _, kept = rest.parse_rest_body(
             body({"sender": "p", "message": "hi", "metadata": metadata}),
             settings.max_socket_bytes(),
         )
         assert kept == metadata
     for sender in ("0123456789ABCDEF0123456789ABCDEF01234567", "z" * 40, "f" * 39):
         assert (
-            channels.parse_rest_body(
+            rest.parse_rest_body(
                 body({"sender": sender, "message": "hi"}), settings.max_socket_bytes()
             )[0]
             == sender
@@ -265,8 +265,8 @@ def test_metadata_up_to_the_bounds_and_other_senders_pass():
 
 def test_the_web_chats_conversation_ids_are_what_rest_refuses():
     conversation = sessions.conversation_id(sessions.new_id())
-    with pytest.raises(channels.BadRequestError, match="web chat"):
-        channels.parse_rest_body(
+    with pytest.raises(rest.BadRequestError, match="web chat"):
+        rest.parse_rest_body(
             body({"sender": conversation, "message": "hi"}), settings.max_socket_bytes()
         )
 
@@ -295,7 +295,7 @@ def test_json_depth_is_counted_without_recursion():
     ],
 )
 def test_rest_takes_json_only(content_type, accepted):
-    assert channels.is_json_media_type(content_type) is accepted
+    assert rest.is_json_media_type(content_type) is accepted
 
 
 @pytest.mark.parametrize(
@@ -313,13 +313,13 @@ def test_rest_takes_json_only(content_type, accepted):
     ],
 )
 def test_which_interfaces_are_loopback(interface, loopback):
-    assert channels.is_loopback(interface) is loopback
+    assert rest.is_loopback(interface) is loopback
 
 
 def test_rest_needs_its_token_beyond_loopback_or_in_production(monkeypatch):
-    rest = channels.ClinicRest()
-    assert not rest.needs_token()
-    rest.listens_beyond_loopback = True
-    assert rest.needs_token()
+    channel = rest.ClinicRest()
+    assert not channel.needs_token()
+    channel.listens_beyond_loopback = True
+    assert channel.needs_token()
     monkeypatch.setenv("ASSISTANT_PROFILE", "production")
-    assert channels.ClinicRest().needs_token()
+    assert rest.ClinicRest().needs_token()

@@ -14,15 +14,9 @@ from clinic import settings as clinic_settings
 from records.store import session_scope
 from staff import auth
 from staff.addresses import forwarded_client
+from staff.export import csv_cell, redact
 from staff.models import LoginFailure, StaffAccount, StaffSession
-from staff.views import (
-    DateError,
-    conversation_url,
-    cookie_secure,
-    csv_cell,
-    parse_day,
-    redact,
-)
+from staff.web import DateError, conversation_url, cookie_secure, parse_day
 
 PASSWORD = "a long enough password"
 
