@@ -144,3 +144,12 @@ def test_the_insights_figure_is_reported_when_measured() -> None:
     assert "100,000 conversations over 365 days" in rows
     assert "| the whole year | 181 ms | 240 ms | 1000 ms |" in rows
     assert report.insights_rows(None) == []
+
+
+def test_the_insights_bench_fills_and_renders_a_small_year() -> None:
+    from bench import insights as insights_bench
+
+    figures = insights_bench.measure(300)
+    assert figures["conversations"] == 300 and figures["days"] == 365
+    assert figures["year_median_ms"] > 0 and figures["week_median_ms"] > 0
+    assert "300 conversations over 365 days" in insights_bench.describe(figures)
