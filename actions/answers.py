@@ -38,9 +38,9 @@ from actions.questions import (
     read_question,
 )
 from actions.ranking import (
-    ANSWER_MARGIN,
     CLARIFY_SCORE,
     PER_BUILD,
+    answering_candidate,
     rank_candidates,
     section_key,
     section_kinds,
@@ -195,40 +195,27 @@ def answer_question(session: Session, question: Question, misses: int) -> Answer
         return _not_covered(question.miss_kind, misses, topic)
     specific = entity_kind == SPECIFIC_TOPIC and not question.terms_from_story
     ranked = rank_candidates(session, question, hits, about, specific)
-    passing = [
-        c for c in ranked if (c.score >= c.needs and c.score > 0) or c.needs == 0
-    ]
-    if passing:
-        best = passing[0]
-        runner_up = next((c for c in ranked if c is not best), None)
-        # a section of the asked kind has passed its own bar; a free-text match (one
-        # that needs ANSWER_SCORE) must also stand clear of the next section, whatever
-        # kind was asked: a leaflet section nobody mapped ("When will I feel the
-        # benefit?") does not answer "how much does an epidural cost" by its words alone
-        clear = (
-            (best.of_kind and not question.kind_guessed)
-            or runner_up is None
-            or (best.score >= ANSWER_MARGIN * runner_up.score)
-        )
-        if clear:
-            # offered next: the other sections about the topic, else the next matches
-            rest = [c.section for c in ranked if c is not best and c.score > 0]
-            others = [s for s in about if s != best.section] if about else rest
-            return _knowledge(session, best.section, others)
+    best = answering_candidate(ranked)
+    if best is not None:
+        # offered next: the other sections about the topic, else the next matches
+        rest = [c.section for c in ranked if c is not best and c.score > 0]
+        others = [s for s in about if s != best.section] if about else rest
+        return _knowledge(session, best.section, others)
     if topic is not None and not question.terms_from_story:
         return _topic_only(
             question.miss_kind, topic, about[0], hits.get(section_key(about[0]))
         )
     kinds = section_kinds(session)
-    of_kind = [c.section for c in ranked if kinds.answers(c.section, question.kind)]
-    if question.kind_guessed:
-        # a guessed kind never speaks through an introduction or a lone section
-        of_kind = []
-    # no clear match in words: a document's introduction of this kind speaks for it
-    intros = [s for s in of_kind if s.number == 0]
+    of_kind = [c.section for c in ranked if c.of_kind]
+    # no clear match in words: an introduction reviewed for this kind speaks for it
+    # ("why are these injections done"), as does the one section reviewed for it; a
+    # kind cued by an unreviewed heading is too weak alone ("Diabetes and blood sugar"
+    # is not an answer to "should I stop my blood thinner")
+    reviewed = [s for s in of_kind if section_key(s) in kinds.reviewed]
+    intros = [s for s in reviewed if s.number == 0]
     if intros:
         return _knowledge(session, intros[0], [s for s in of_kind if s != intros[0]])
-    if len(of_kind) == 1:
+    if len(reviewed) == 1 and len(of_kind) == 1:
         return _knowledge(session, of_kind[0], [])
     matching = [c for c in ranked if c.search >= CLARIFY_SCORE]
     if of_kind or matching:

@@ -1,10 +1,14 @@
 """Which sections of the knowledge store may answer a question, scored and ranked.
 
 Each section scores its BM25 search match (knowledge.queries.rank_sections), plus bonuses
-when it is about the question's topic and known to answer its kind, and needs a score
-that depends on the same facts (`rank_candidates`). The thresholds are settings
-(SEARCH_*, clinic.settings; docs/benchmarks.md for how they were chosen). What depends on
-the store alone is worked out once per build of it (`PER_BUILD`).
+when it is about the question's topic and known to answer its kind (`rank_candidates`),
+which orders the sections offered. Whether one of them answers rests on evidence that
+means the same in any document (`answering_candidate`): how much of the question's
+content it holds (knowledge.evidence), in its headings above all, whether it is known
+to answer the kind asked, its BM25 score against the best section's, and how far it
+stands ahead of the next. The weights and thresholds are settings (SEARCH_*,
+clinic.settings), calibrated on the dev set (python -m bench.dev_answers). What depends
+on the store alone is worked out once per build of it (`PER_BUILD`).
 """
 
 from __future__ import annotations
@@ -15,17 +19,30 @@ from sqlalchemy.orm import Session
 
 from actions.questions import ENTITY_PRIORITY, Question
 from clinic import settings
-from knowledge import queries
+from knowledge import evidence, queries
+from knowledge.evidence import Coverage
 from knowledge.kinds import FROM_HEADING, FROM_MAP
 from knowledge.queries import SearchHit, SectionRef
 
 _SEARCH = settings.current()
-#: BM25 scores (see docs/benchmarks.md for how they were chosen on the held-out set).
+#: BM25 scores for the reviewed documents (see docs/benchmarks.md for how they were
+#: chosen on the held-out set).
 ANSWER_SCORE = _SEARCH.search_answer_score
 ANSWER_MARGIN = _SEARCH.search_answer_margin
-CLARIFY_SCORE = _SEARCH.search_clarify_score
-#: Within the sections of the asked kind, a match this good picks one of them.
+#: Within the reviewed sections of the asked kind, a match this good picks one of them.
 KIND_SCORE = _SEARCH.search_kind_score
+#: The share of the question's content a section must hold to answer by evidence.
+MIN_COVERAGE = _SEARCH.search_min_coverage
+#: How far the answering section's evidence must stand ahead of the next section's.
+EVIDENCE_MARGIN = _SEARCH.search_evidence_margin
+#: Evidence weights: the share held in headings, the kind, the relative BM25 score.
+HEADING_WEIGHT = _SEARCH.search_heading_weight
+KIND_WEIGHT = _SEARCH.search_kind_weight
+BM25_WEIGHT = _SEARCH.search_bm25_weight
+#: The coverage of a section that holds nothing of the question.
+NO_COVERAGE = Coverage()
+#: A BM25 match worth offering in a "did you mean".
+CLARIFY_SCORE = _SEARCH.search_clarify_score
 #: Added to the score of a section about the condition or body area a question names.
 TOPIC_BONUS = _SEARCH.search_topic_bonus
 #: Added to the score of a section known to answer the kind of question asked.
@@ -75,17 +92,35 @@ def section_kinds(session: Session) -> SectionKinds:
 
 @dataclass(frozen=True)
 class Candidate:
-    """A section that may answer, with its score and the score it needs.
+    """A section that may answer, with its score and the evidence that it does.
 
-    `score` ranks (the search score plus the topic and kind bonuses), `search` is the
-    plain search score and `of_kind` whether the section is known to answer the kind.
+    `score` ranks (the search score plus the topic and kind bonuses), `needs` is the
+    score a reviewed section needs, `search` the plain search score, `of_kind` whether
+    the section is known to answer the kind (and the kind was not a guess), `cover` how
+    much of the question it holds, `reviewed` whether sections.yml maps it.
     """
 
     section: SectionRef
     score: float
-    needs: float
+    needs: float = 0.0
     search: float = 0.0
     of_kind: bool = False
+    cover: Coverage = NO_COVERAGE
+    reviewed: bool = False
+
+    def evidence(self, best_search: float) -> float:
+        """How strongly the section answers, comparable across documents and questions.
+
+        `best_search` is the best section's BM25 score for the question: a section's own
+        counts as its share of it, so the figure does not grow with the question.
+        """
+        relative = self.search / best_search if best_search > 0 else 0.0
+        return (
+            self.cover.share
+            + HEADING_WEIGHT * self.cover.heading_share
+            + KIND_WEIGHT * self.of_kind
+            + BM25_WEIGHT * relative
+        )
 
 
 def rank_candidates(
@@ -95,20 +130,22 @@ def rank_candidates(
     about: list[SectionRef],
     specific: bool,
 ) -> list[Candidate]:
-    """Every section that may answer, best first.
+    """Every section that may answer, best first by score.
 
     A section scores its search match, plus TOPIC_BONUS when it is about the topic and
-    KIND_BONUS when it is known to answer the kind. It needs KIND_SCORE when it is
-    known to answer the kind, ANSWER_SCORE (a clear match) otherwise; a reviewed
-    section about the topic and of the kind needs nothing more. A question about a
-    specific injection is answered by a reviewed section only when it is about it (or
-    about injections in general: a reviewed section that names no term).
+    KIND_BONUS when it is known to answer the kind. A reviewed section needs KIND_SCORE
+    when it is known to answer the kind, ANSWER_SCORE (a clear match) otherwise, and
+    nothing more when it is about the topic and of the kind; it answers only the kinds
+    it was reviewed for. A question about a specific injection is answered by a reviewed
+    section only when it is about it (or about injections in general: a reviewed
+    section that names no term).
     """
     kinds = section_kinds(session)
     about_keys = {section_key(s): i for i, s in enumerate(about)}
     named = PER_BUILD.get(
         session, "named", lambda: queries.sections_naming_terms(session)
     )
+    cover = evidence.coverage(session, question.text, question.language)
     found = []
     for section in queries.all_sections(session):
         if section.language != question.language:
@@ -136,7 +173,17 @@ def rank_candidates(
             needs = KIND_SCORE + KIND_BONUS + (TOPIC_BONUS if about_topic else 0.0)
         else:
             needs = ANSWER_SCORE
-        found.append(Candidate(section, score, needs, search, of_kind))
+        found.append(
+            Candidate(
+                section,
+                score,
+                needs,
+                search,
+                of_kind and not question.kind_guessed,
+                cover.get(key, NO_COVERAGE),
+                reviewed,
+            )
+        )
     order = {section_key(c.section): i for i, c in enumerate(found)}
     return sorted(
         found,
@@ -146,6 +193,76 @@ def rank_candidates(
             order[section_key(c.section)],
         ),
     )
+
+
+def answering_candidate(ranked: list[Candidate]) -> Candidate | None:
+    """The section that answers, if any: by the reviewed map, or by evidence.
+
+    A reviewed section (sections.yml maps its document: the guide) answers by its map
+    and the BM25 bars calibrated on it (`_reviewed_answer`); a section of any other
+    document answers by evidence (`_evidence_answer`), which means the same in a leaflet
+    nobody has seen. When both find one, the unreviewed one needs the stronger evidence.
+    """
+    reviewed = _reviewed_answer([c for c in ranked if c.reviewed])
+    found = _evidence_answer(ranked)
+    if found is not None and found.reviewed:
+        found = None  # a reviewed section answers by its map and bars only
+    if reviewed is None or found is None:
+        return reviewed or found
+    best_search = max(c.search for c in ranked)
+    if found.evidence(best_search) > reviewed.evidence(best_search):
+        return found
+    return reviewed
+
+
+def _reviewed_answer(ranked: list[Candidate]) -> Candidate | None:
+    """The reviewed section that passes its bar (`needs`) and stands clear.
+
+    Of the kind asked (not a guess), passing is enough; a free-text match must also be
+    ANSWER_MARGIN times the next reviewed section's score.
+    """
+    passing = [
+        c for c in ranked if (c.score >= c.needs and c.score > 0) or c.needs == 0
+    ]
+    if not passing:
+        return None
+    best = passing[0]
+    runner_up = next((c for c in ranked if c is not best), None)
+    if (
+        best.of_kind
+        or runner_up is None
+        or best.score >= ANSWER_MARGIN * runner_up.score
+    ):
+        return best
+    return None
+
+
+def _evidence_answer(ranked: list[Candidate]) -> Candidate | None:
+    """The section with the best evidence, when it is enough and clear.
+
+    It must hold at least MIN_COVERAGE of the question's content, and its evidence must
+    stand EVIDENCE_MARGIN ahead of the next section of its own document. Sections of
+    other documents are not rivals: two leaflets that say the same thing (an aftercare
+    and a preparation leaflet on medicines) leave no doubt about what is asked, while
+    two sections of one leaflet that match equally well do.
+    """
+    if not ranked:
+        return None
+    best_search = max(c.search for c in ranked)
+    by_evidence = sorted(
+        ranked, key=lambda c: (-c.evidence(best_search), -c.search)
+    )  # stable: the score order breaks the remaining ties
+    best = by_evidence[0]
+    if best.cover.share < MIN_COVERAGE:
+        return None
+    rival = next(
+        (c for c in by_evidence[1:] if c.section.file == best.section.file), None
+    )
+    if rival is not None:
+        margin = best.evidence(best_search) - rival.evidence(best_search)
+        if margin < EVIDENCE_MARGIN:
+            return None
+    return best
 
 
 def topic_sections(

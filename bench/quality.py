@@ -266,11 +266,11 @@ def answer_set(path: Path, parses: dict[str, dict[str, Any]]) -> dict[str, Any]:
 
 
 @contextmanager
-def store_with_leaflets() -> Iterator[bool]:
-    """The guide plus the test leaflets (and their Spanish folder), in a store of their
-    own (no retraining)."""
+def store_with_leaflets(folder: Path = LEAFLETS) -> Iterator[bool]:
+    """The guide plus the leaflets of `folder` (the test leaflets by default, with their
+    Spanish folder), in a store of their own (no retraining)."""
     leaflets = sorted(
-        p for p in LEAFLETS.glob("*") if p.suffix in (".md", ".docx", ".pdf")
+        p for p in folder.glob("*") if p.suffix in (".md", ".docx", ".pdf")
     )
     if not leaflets:
         yield False
@@ -280,8 +280,8 @@ def store_with_leaflets() -> Iterator[bool]:
         shutil.copytree(settings.SOURCES_DIR, sources)
         for leaflet in leaflets:
             shutil.copy(leaflet, sources / leaflet.name)
-        if (LEAFLETS / "es").is_dir():
-            shutil.copytree(LEAFLETS / "es", sources / "es")
+        if (folder / "es").is_dir():
+            shutil.copytree(folder / "es", sources / "es")
         url = f"sqlite:///{Path(tmp) / 'knowledge.db'}"
         build_store(url=url, sources_dir=sources)
         previous = os.environ.get("KNOWLEDGE_DB_URL")

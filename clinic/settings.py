@@ -36,7 +36,10 @@ SECURITY = (
 )
 LIMITS = "Limits and patience"
 SPEED = 'Speed (docs/benchmarks.md, "What made it faster")'
-SEARCH = "Free-text search thresholds (BM25 scores; see docs/benchmarks.md)"
+SEARCH = (
+    "Matching questions to sections: coverage shares, evidence weights, BM25 scores "
+    "(see docs/benchmarks.md)"
+)
 TOOLS = "Tools"
 #: The order of the groups in .env.example.
 GROUPS = (SAYS, PLACES, STORES, STAFF, SECURITY, LIMITS, SPEED, SEARCH, TOOLS)
@@ -283,19 +286,49 @@ class Settings:
         "or a comma list of the speed measures, or none: for A/B runs",
     )
     search_answer_score: float = setting(
-        "SEARCH_ANSWER_SCORE", 4.0, SEARCH, "a clear match"
+        "SEARCH_ANSWER_SCORE", 4.0, SEARCH, "a clear match (BM25) in a mapped document"
     )
     search_answer_margin: float = setting(
-        "SEARCH_ANSWER_MARGIN", 1.5, SEARCH, "clearly ahead of the next"
-    )
-    search_clarify_score: float = setting(
-        "SEARCH_CLARIFY_SCORE", 1.5, SEARCH, "worth offering in a did-you-mean"
+        "SEARCH_ANSWER_MARGIN", 1.5, SEARCH, "clearly ahead of the next (BM25 ratio)"
     )
     search_kind_score: float = setting(
         "SEARCH_KIND_SCORE",
         2.5,
         SEARCH,
-        "among the sections of the kind asked for, enough to pick one",
+        "among the sections of the kind asked for, enough to pick one (BM25)",
+    )
+    search_min_coverage: float = setting(
+        "SEARCH_MIN_COVERAGE",
+        0.3,
+        SEARCH,
+        "share of a question's content a section of an unmapped document must hold",
+    )
+    search_evidence_margin: float = setting(
+        "SEARCH_EVIDENCE_MARGIN",
+        0.08,
+        SEARCH,
+        "how far the best section's evidence must stand ahead of its document's next",
+    )
+    search_heading_weight: float = setting(
+        "SEARCH_HEADING_WEIGHT",
+        0.3,
+        SEARCH,
+        "evidence for the share of the question a section's headings hold",
+    )
+    search_kind_weight: float = setting(
+        "SEARCH_KIND_WEIGHT",
+        0.1,
+        SEARCH,
+        "evidence for a section known to answer the kind of question asked",
+    )
+    search_bm25_weight: float = setting(
+        "SEARCH_BM25_WEIGHT",
+        0.1,
+        SEARCH,
+        "evidence for a section's BM25 score, as a share of the best section's",
+    )
+    search_clarify_score: float = setting(
+        "SEARCH_CLARIFY_SCORE", 1.5, SEARCH, "worth offering in a did-you-mean"
     )
     search_topic_bonus: float = setting(
         "SEARCH_TOPIC_BONUS",

@@ -21,7 +21,7 @@ from typing import Any
 
 import spacy
 from spacy.language import Language
-from spacy.tokens import Doc
+from spacy.tokens import Doc, Token
 
 from knowledge import settings
 from knowledge.text import fold_accents
@@ -107,17 +107,20 @@ def lemmas(doc: Doc, nlp: Language) -> list[str]:
     lookup ("Injections" -> "injection"). In languages other than English, accents are
     folded away after the lookup.
     """
+    return [word for token in doc if (word := token_lemma(token, nlp)) is not None]
+
+
+def token_lemma(token: Token, nlp: Language) -> str | None:
+    """One token's lemma as `lemmas` gives it, None for punctuation, space, stop words."""
+    if token.is_punct or token.is_space or token.is_stop:
+        return None
     table = nlp.get_pipe("lemmatizer").lookups.get_table("lemma_lookup")  # type: ignore[attr-defined]
-    words = [
-        table.get(token.lower_, token.lower_)
-        for token in doc
-        if not (token.is_punct or token.is_space or token.is_stop)
-    ]
+    word = str(table.get(token.lower_, token.lower_))
     if nlp.lang == DEFAULT_LANGUAGE:
-        return words
+        return word
     if nlp.lang == "es":
-        words = [_without_clitic(w, table) for w in words]
-    return [fold_accents(w) for w in words]
+        word = _without_clitic(word, table)
+    return fold_accents(word)
 
 
 #: A Spanish infinitive with a pronoun joined on ("ducharme", "tomarlos"): the lookup

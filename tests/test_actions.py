@@ -426,11 +426,12 @@ def _store_with(tmp_path, sources, monkeypatch, name, text):
     monkeypatch.setenv("KNOWLEDGE_DB_URL", url)
 
 
-#: A leaflet nobody mapped, whose two sections match "car park parking" equally well.
+#: A leaflet nobody mapped, whose two sections match "car park parking" equally well
+#: (in their text, and not at all in their headings).
 VISITING_MD = (
     "# Visiting the clinic\n\nSome practical notes.\n\n"
-    "## Parking\n\nThe car park by the north gate has parking for patients.\n\n"
-    "## Access\n\nThe car park by the south gate has parking for wheelchairs.\n"
+    "## North gate\n\nThe car park by the north gate has parking for patients.\n\n"
+    "## South gate\n\nThe car park by the south gate has parking for wheelchairs.\n"
 )
 
 
@@ -438,13 +439,16 @@ async def test_a_free_text_match_without_a_clear_winner_is_not_answered(
     tmp_path, sources, monkeypatch, dispatcher, domain
 ):
     """A question of no kind is answered by search alone only when its best section
-    stands ANSWER_MARGIN clear of the next; two equal matches are offered instead."""
+    stands EVIDENCE_MARGIN clear of the next; two equal matches are offered instead."""
     _store_with(tmp_path, sources, monkeypatch, "visiting.md", VISITING_MD)
     result = await run(
         make_tracker("car park parking", "out_of_scope"), dispatcher, domain
     )
     assert result["answer_outcome"] == "clarify", result
-    assert {o["title"] for o in result["offered_sections"]} == {"Parking", "Access"}
+    assert {o["title"] for o in result["offered_sections"]} == {
+        "North gate",
+        "South gate",
+    }
 
 
 async def test_a_story_topic_with_no_matching_words_is_not_a_did_you_mean(
@@ -486,8 +490,9 @@ async def test_topic_only_cites_the_matched_sentence_without_searching_again(
 async def test_an_unsure_classifiers_best_kind_ranks_the_sections(
     tmp_path, sources, monkeypatch, dispatcher, domain
 ):
-    """nlu_fallback: the best kind in the intent ranking is a guess that lets a section
-    of that kind answer when it stands clear; alone, the free-text bar is not met."""
+    """nlu_fallback: the best kind in the intent ranking is a guess; a leaflet's section
+    answers by the evidence of its words either way (all of "is showering ok" is in
+    its heading), and a question it holds too little of is not answered by the guess."""
     _store_with(
         tmp_path,
         sources,
@@ -505,11 +510,15 @@ async def test_an_unsure_classifiers_best_kind_ranks_the_sections(
         {"name": "ask_why", "confidence": 0.2},
     ]
     unsure = make_tracker("is showering ok", "nlu_fallback")
-    assert (await run(unsure, dispatcher, domain))["answer_outcome"] == "clarify"
+    alone = await run(unsure, dispatcher, domain)
+    assert alone["cited_sections"][0]["title"] == "Bathing and showering", alone
     unsure.latest_message["intent_ranking"] = ranking
     result = await run(unsure, dispatcher, domain)
     assert result["answer_outcome"] == "knowledge", result
     assert result["cited_sections"][0]["title"] == "Bathing and showering"
+    vague = make_tracker("is showering after the gym with my kids ok", "nlu_fallback")
+    vague.latest_message["intent_ranking"] = ranking
+    assert (await run(vague, dispatcher, domain))["answer_outcome"] != "knowledge"
 
 
 @pytest.mark.parametrize(
@@ -558,7 +567,7 @@ async def test_a_kind_no_section_answers_needs_a_clear_free_text_winner(
     tmp_path, sources, monkeypatch, dispatcher, domain
 ):
     """Asked for a kind no document is known to answer (cost), a section nobody mapped
-    answers only when its words stand ANSWER_MARGIN clear of the next section's."""
+    answers only when its words stand EVIDENCE_MARGIN clear of the next section's."""
     _store_with(tmp_path, sources, monkeypatch, "visiting.md", VISITING_MD)
     result = await run(
         make_tracker("how much is the car park parking", "ask_cost_insurance"),
