@@ -30,11 +30,16 @@ MACRO_F1_FLOOR = 0.87
 RIGHT_SECTION_FLOOR = 0.74
 HONEST_NOT_COVERED_FLOOR = 0.92
 # Real patients' questions (never trained on): 0.747 right section, 0.680 honest; the leaflet
-# questions with the test leaflets added and no retraining: 0.468 right section (a free-text
-# match of a section not known to answer the asked kind must stand clear of the next).
+# questions with the test leaflets added and no retraining: 0.403 right section, 0.818
+# honest (9/11). Sections of documents the reviewed map does not know answer by evidence
+# (knowledge.evidence: how much of the question they cover), calibrated on the dev set
+# tests/nlu/dev_leaflet_questions.yml: leaflet answers became more honest (0.545 -> 0.818)
+# at the price of a few right ones (0.468 -> 0.403), which now get "did you mean" offers
+# instead; the floor was lowered from 0.42 for that, knowingly (docs/benchmarks.md).
 REAL_RIGHT_SECTION_FLOOR = 0.68
 REAL_HONEST_FLOOR = 0.62
-LEAFLET_RIGHT_SECTION_FLOOR = 0.42
+LEAFLET_RIGHT_SECTION_FLOOR = 0.38
+LEAFLET_HONEST_FLOOR = 0.72
 
 HELDOUT = ROOT / "tests" / "nlu" / "heldout.yml"
 HELDOUT_ANSWERS = ROOT / "tests" / "nlu" / "heldout_answers.yml"
@@ -206,3 +211,4 @@ def test_real_and_leaflet_questions_keep_their_measured_answers(model, use_store
         assert built
         leaflets = answer_report(leaflet, parses[len(real) :])
     assert leaflets.right_section >= LEAFLET_RIGHT_SECTION_FLOOR
+    assert leaflets.honest_not_covered >= LEAFLET_HONEST_FLOOR
