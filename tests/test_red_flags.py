@@ -275,3 +275,36 @@ def test_spanish_typos_are_folded_too_but_not_common_words_or_inflections(detect
     assert detector.fold_typos("pierna entumida", "es") == "pierna entumida"
     flag = detector.detect("no siento las nalagas desde el bloqueo", "es")
     assert flag is not None and flag.kind == "saddle_numbness"
+
+
+def test_an_inflection_is_not_folded_onto_a_neighbouring_keyword(detector):
+    # "entumido" inflects the stem "entumid"; one letter from "entumio", it stays itself.
+    assert detector.fold_typos("el brazo entumido", "es") == "el brazo entumido"
+    # A word that only begins with a short keyword ("temp") is still a typo to fold.
+    assert "temperature" in detector.fold_typos("a high temprature", "en")
+
+
+@pytest.mark.parametrize(
+    ("text", "flagged"),
+    [
+        # An article or pronoun first makes a question only when it is asked as one.
+        ("la herida del piquete no deja de sangrar desde anoche", True),
+        ("la inyeccion deja marca?", False),
+        ("me va a reventar la cabeza del dolor", True),
+        ("me va a doler la cabeza despues?", False),
+        ("si me da comezon en todo el cuerpo debo llamar?", False),
+        # Past, checked or named as a side effect: not a report.
+        ("the chest tightness was checked last month and it was reflux", False),
+        ("passing out is a known side effect, right?", False),
+        ("fever-free since sunday, can i keep my appointment?", False),
+        ("me durmieron la pierna para la cirugia y ya se me paso", False),
+        # Worse than before the procedure is not "before the procedure".
+        (
+            "the pain is much worse than before the injection and i cant sleep, unbearable",
+            True,
+        ),
+        ("el dolor antes del bloqueo era horrible, ahora casi nada", False),
+    ],
+)
+def test_questions_checks_and_comparisons(detector, text, flagged):
+    assert (detector.detect(text) is not None) == flagged, text
