@@ -308,3 +308,21 @@ def test_an_inflection_is_not_folded_onto_a_neighbouring_keyword(detector):
 )
 def test_questions_checks_and_comparisons(detector, text, flagged):
     assert (detector.detect(text) is not None) == flagged, text
+
+
+@pytest.mark.parametrize(
+    ("text", "flagged"),
+    [
+        ("if i pass out in the chair, what happens?", False),
+        ("my one worry is the needle hole getting infected", False),
+        ("the nurse said many patients feel faint afterwards", False),
+        ("the numbness turned out to be a trapped nerve in my wrist", False),
+        ("i cant sit up without my head pounding like crazy", True),
+        ("si me salen ronchas que hago?", False),
+        ("tengo historial de desmayos, me puedo acostar?", False),
+        ("nunca en mi vida me han dado escalofrios asi, estoy temblando", True),
+        ("nunca en mi vida me he desmayado", False),
+    ],
+)
+def test_suppositions_others_and_activities(detector, text, flagged):
+    assert (detector.detect(text) is not None) == flagged, text
