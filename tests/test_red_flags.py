@@ -304,15 +304,6 @@ def test_an_inflection_is_not_folded_onto_a_neighbouring_keyword(detector):
             True,
         ),
         ("el dolor antes del bloqueo era horrible, ahora casi nada", False),
-    ],
-)
-def test_questions_checks_and_comparisons(detector, text, flagged):
-    assert (detector.detect(text) is not None) == flagged, text
-
-
-@pytest.mark.parametrize(
-    ("text", "flagged"),
-    [
         ("if i pass out in the chair, what happens?", False),
         ("my one worry is the needle hole getting infected", False),
         ("the nurse said many patients feel faint afterwards", False),
@@ -322,7 +313,18 @@ def test_questions_checks_and_comparisons(detector, text, flagged):
         ("tengo historial de desmayos, me puedo acostar?", False),
         ("nunca en mi vida me han dado escalofrios asi, estoy temblando", True),
         ("nunca en mi vida me he desmayado", False),
+        # A match spanning "the site ... no redness" says the site is fine.
+        ("the needle spot seems fine, no swelling", False),
+        ("el piquete luce bien, nada hinchado", False),
+        ("how likely is it to faint during the procedure?", False),
+        ("i used to get hives from wool", False),
+        ("me dio urticaria de chiquita con los mariscos", False),
+        ("i don't have any thoughts of ending my life", False),
+        ("no creo que pueda seguir viviendo con este dolor", True),
+        ("sin avisar me hice pipi en el autobus", True),
+        ("my neck goes stiff when i drive for hours", False),
     ],
 )
-def test_suppositions_others_and_activities(detector, text, flagged):
+def test_context_rules_of_the_fifth_to_seventh_rounds(detector, text, flagged):
+    """Each case is one general rule (dev5-dev7 rounds), in words of no table."""
     assert (detector.detect(text) is not None) == flagged, text
