@@ -323,8 +323,12 @@ def test_an_inflection_is_not_folded_onto_a_neighbouring_keyword(detector):
         ("no creo que pueda seguir viviendo con este dolor", True),
         ("sin avisar me hice pipi en el autobus", True),
         ("my neck goes stiff when i drive for hours", False),
+        ("my arms have gone to mush since the block", True),
+        ("would chills after a nerve block be something to worry about?", False),
+        ("escalofrios ninguno, todo bien", False),
+        ("seria preocupante que se me hinche el piquete?", False),
     ],
 )
-def test_context_rules_of_the_fifth_to_seventh_rounds(detector, text, flagged):
-    """Each case is one general rule (dev5-dev7 rounds), in words of no table."""
+def test_context_rules_of_the_fifth_to_eighth_rounds(detector, text, flagged):
+    """Each case is one general rule (dev5-dev8 rounds), in words of no table."""
     assert (detector.detect(text) is not None) == flagged, text
