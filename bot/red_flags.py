@@ -47,6 +47,8 @@ _LIST_WORDS = frozenset({"or", "nor", "ni", "o"})  # carry a negation down a lis
 _COMMON_WORD_LOGPROB = -16.0
 # Words whose typo check is remembered; past this many the oldest is forgotten, so a
 # server that runs for months does not keep every word patients ever typed.
+#: Letters an inflection adds to its stem ("entumid" -> "entumidos").
+_INFLECTION_LETTERS = 2
 _FOLDED_CAPACITY = 20_000
 
 
@@ -329,10 +331,20 @@ class RedFlagDetector:
                 del self._folded[next(iter(self._folded))]
             self._folded[key] = word
             keywords = self.keywords.get(language, [])
-            if word not in keywords and word not in common_words(language):
+            # A stem's own inflection ("entumido" of "entumid") is a word of the patterns
+            # already: folding it onto a neighbouring keyword ("entumio") would lose it.
+            # A longer word that only begins with a short keyword ("temprature", "temp")
+            # is still a typo to fold.
+            inflection = any(
+                word.startswith(k) and len(word) - len(k) <= _INFLECTION_LETTERS
+                for k in keywords
+            )
+            if (
+                word not in keywords
+                and word not in common_words(language)
+                and not inflection
+            ):
                 for keyword in keywords:
-                    if word.startswith(keyword):
-                        continue  # a stem's own inflection ("entumid" -> "entumida")
                     close = (
                         _one_edit_apart(word, keyword)
                         if min(len(word), len(keyword)) >= 5

@@ -275,3 +275,60 @@ def test_spanish_typos_are_folded_too_but_not_common_words_or_inflections(detect
     assert detector.fold_typos("pierna entumida", "es") == "pierna entumida"
     flag = detector.detect("no siento las nalagas desde el bloqueo", "es")
     assert flag is not None and flag.kind == "saddle_numbness"
+
+
+def test_an_inflection_is_not_folded_onto_a_neighbouring_keyword(detector):
+    # "entumido" inflects the stem "entumid"; one letter from "entumio", it stays itself.
+    assert detector.fold_typos("el brazo entumido", "es") == "el brazo entumido"
+    # A word that only begins with a short keyword ("temp") is still a typo to fold.
+    assert "temperature" in detector.fold_typos("a high temprature", "en")
+
+
+@pytest.mark.parametrize(
+    ("text", "flagged"),
+    [
+        # An article or pronoun first makes a question only when it is asked as one.
+        ("la herida del piquete no deja de sangrar desde anoche", True),
+        ("la inyeccion deja marca?", False),
+        ("me va a reventar la cabeza del dolor", True),
+        ("me va a doler la cabeza despues?", False),
+        ("si me da comezon en todo el cuerpo debo llamar?", False),
+        # Past, checked or named as a side effect: not a report.
+        ("the chest tightness was checked last month and it was reflux", False),
+        ("passing out is a known side effect, right?", False),
+        ("fever-free since sunday, can i keep my appointment?", False),
+        ("me durmieron la pierna para la cirugia y ya se me paso", False),
+        # Worse than before the procedure is not "before the procedure".
+        (
+            "the pain is much worse than before the injection and i cant sleep, unbearable",
+            True,
+        ),
+        ("el dolor antes del bloqueo era horrible, ahora casi nada", False),
+        ("if i pass out in the chair, what happens?", False),
+        ("my one worry is the needle hole getting infected", False),
+        ("the nurse said many patients feel faint afterwards", False),
+        ("the numbness turned out to be a trapped nerve in my wrist", False),
+        ("i cant sit up without my head pounding like crazy", True),
+        ("si me salen ronchas que hago?", False),
+        ("tengo historial de desmayos, me puedo acostar?", False),
+        ("nunca en mi vida me han dado escalofrios asi, estoy temblando", True),
+        ("nunca en mi vida me he desmayado", False),
+        # A match spanning "the site ... no redness" says the site is fine.
+        ("the needle spot seems fine, no swelling", False),
+        ("el piquete luce bien, nada hinchado", False),
+        ("how likely is it to faint during the procedure?", False),
+        ("i used to get hives from wool", False),
+        ("me dio urticaria de chiquita con los mariscos", False),
+        ("i don't have any thoughts of ending my life", False),
+        ("no creo que pueda seguir viviendo con este dolor", True),
+        ("sin avisar me hice pipi en el autobus", True),
+        ("my neck goes stiff when i drive for hours", False),
+        ("my arms have gone to mush since the block", True),
+        ("would chills after a nerve block be something to worry about?", False),
+        ("escalofrios ninguno, todo bien", False),
+        ("seria preocupante que se me hinche el piquete?", False),
+    ],
+)
+def test_context_rules_of_the_fifth_to_eighth_rounds(detector, text, flagged):
+    """Each case is one general rule (dev5-dev8 rounds), in words of no table."""
+    assert (detector.detect(text) is not None) == flagged, text
