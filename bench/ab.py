@@ -9,8 +9,13 @@ message (robust to other work on the machine, unlike throughput):
     python -m bench.ab --levels 8,16 --seconds 8 --rounds 4 \
         none:SPEED_MEASURES=none all:SPEED_MEASURES=all
 
-A variant is `name:VAR=value,VAR=value`: environment settings of its Rasa server, and
-MODEL=path for another trained model.
+A variant is `name:VAR=value,VAR=value`: environment settings of its Rasa server,
+MODEL=path for another trained model, and CHECKOUT=folder for another copy of the
+project (e.g. `git archive <commit>` unpacked, with this one's build/ linked in): that
+variant's Rasa server and its own action server run that copy's code, so code before
+and after a change is compared in one run:
+
+    python -m bench.ab --levels 1,8 before:CHECKOUT=/tmp/before after:SPEED_MEASURES=all
 """
 
 from __future__ import annotations
@@ -35,6 +40,7 @@ from bot.serve import (
     stop_process,
     wait_until_ready,
 )
+from bot.training import ROOT
 
 
 def cpu_seconds(pid: int) -> float:
@@ -71,28 +77,46 @@ def main() -> int:
     variants = [parse_variant(v) for v in args.variants]
 
     with tempfile.TemporaryDirectory() as tmp:
-        action_port = free_port()
-        base = quiet_env(
-            ACTION_PORT=str(action_port),
-            ACTION_ENDPOINT_URL=f"http://127.0.0.1:{action_port}/webhook",
-            ACTION_TOKEN=secrets.token_urlsafe(24),  # shared by the servers of this run
-        )
-        processes = [
-            start_process(action_server_command(), base, output=subprocess.DEVNULL)
-        ]
+        # the servers of this run share one token
+        base = quiet_env(ACTION_TOKEN=secrets.token_urlsafe(24))
+        processes: list[subprocess.Popen[bytes]] = []
         try:
-            ports, pids = {}, {}
+            # One action server per copy of the project (usually just this one).
+            actions: dict[str, tuple[int, int]] = {}  # checkout -> (port, pid)
+            for checkout in sorted(
+                {env.get("CHECKOUT", str(ROOT)) for _, env in variants}
+            ):
+                action_port = free_port()
+                processes.append(
+                    start_process(
+                        action_server_command(),
+                        {**base, "ACTION_PORT": str(action_port)},
+                        Path(checkout),
+                        subprocess.DEVNULL,
+                    )
+                )
+                actions[checkout] = (action_port, processes[-1].pid)
+            ports, pids, action_pids = {}, {}, {}
             for name, env in variants:
                 port = ports[name] = free_port()
                 db = Path(tmp) / f"{name}.db"
                 command = rasa_server_command(["--interface", "127.0.0.1"], port)
                 if "MODEL" in env:  # another trained model, e.g. another config
                     command[command.index("--model") + 1] = env["MODEL"]
+                checkout = env.get("CHECKOUT", str(ROOT))
+                action_port, action_pids[name] = actions[checkout]
                 processes.append(
                     start_process(
                         command,
-                        {**base, "CONVERSATIONS_DB": str(db), **env},
-                        output=subprocess.DEVNULL,
+                        {
+                            **base,
+                            "ACTION_PORT": str(action_port),
+                            "ACTION_ENDPOINT_URL": f"http://127.0.0.1:{action_port}/webhook",
+                            "CONVERSATIONS_DB": str(db),
+                            **env,
+                        },
+                        Path(checkout),
+                        subprocess.DEVNULL,
                     )
                 )
                 pids[name] = processes[-1].pid
@@ -107,6 +131,8 @@ def main() -> int:
                     )
                 )
                 pids["stock"] = processes[-1].pid
+                # a stock bot calls no actions: any action server's (idle) CPU
+                action_pids["stock"] = next(iter(actions.values()))[1]
                 variants.append(("stock", {}))
             for port in ports.values():
                 if not wait_until_ready(port, 300):
@@ -115,7 +141,7 @@ def main() -> int:
             for round_number in range(args.rounds):
                 for level in levels:
                     for name, _ in in_turn(variants, round_number):
-                        busy = cpu_seconds(pids[name]), cpu_seconds(processes[0].pid)
+                        busy = cpu_seconds(pids[name]), cpu_seconds(action_pids[name])
                         result = run_loadgen(
                             f"http://127.0.0.1:{ports[name]}",
                             level,
@@ -127,7 +153,9 @@ def main() -> int:
                             1000 * (cpu_seconds(pids[name]) - busy[0]) / messages, 2
                         )
                         result["action_cpu_ms"] = round(
-                            1000 * (cpu_seconds(processes[0].pid) - busy[1]) / messages,
+                            1000
+                            * (cpu_seconds(action_pids[name]) - busy[1])
+                            / messages,
                             2,
                         )
                         figures.setdefault((name, level), []).append(result)
