@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import hashlib
 import hmac
-import os
 import re
 import secrets
 from dataclasses import dataclass
@@ -32,6 +31,7 @@ from argon2.exceptions import InvalidHashError, VerificationError
 from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
 
+from clinic import settings
 from staff.models import LoginFailure, StaffAccount, StaffSession
 
 NAME_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$")
@@ -52,27 +52,19 @@ class AccountError(ValueError):
     """An account cannot be created as asked (the message says why)."""
 
 
-def int_setting(name: str, default: int) -> int:
-    """A positive whole-number setting from the environment (the default if unusable)."""
-    try:
-        return max(1, int(os.environ.get(name, "").strip() or default))
-    except ValueError:
-        return default
-
-
 def idle_timeout() -> timedelta:
-    """How long a session lasts without use."""
-    return timedelta(minutes=int_setting("STAFF_SESSION_IDLE_MINUTES", 30))
+    """How long a session lasts without use (STAFF_SESSION_IDLE_MINUTES)."""
+    return timedelta(minutes=max(1, settings.current().staff_session_idle_minutes))
 
 
 def session_lifetime() -> timedelta:
-    """How long a session lasts at most."""
-    return timedelta(hours=int_setting("STAFF_SESSION_HOURS", 12))
+    """How long a session lasts at most (STAFF_SESSION_HOURS)."""
+    return timedelta(hours=max(1, settings.current().staff_session_hours))
 
 
 def free_tries() -> int:
-    """Failed logins allowed before the throttle starts."""
-    return int_setting("STAFF_LOGIN_FREE_TRIES", 5)
+    """Failed logins of one name from one address before the pair waits."""
+    return max(1, settings.current().staff_login_free_tries)
 
 
 def _now() -> datetime:

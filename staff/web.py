@@ -11,7 +11,6 @@ console's CSP allows no inline script or style. Dates in queries are YYYY-MM-DD 
 from __future__ import annotations
 
 import asyncio
-import os
 from collections.abc import Callable, Coroutine
 from datetime import date, datetime, timedelta
 from functools import wraps
@@ -25,6 +24,7 @@ from sanic.request import Request
 from sanic.response import HTTPResponse
 from sqlalchemy.orm import Session
 
+from clinic import settings
 from records.store import session_scope
 from staff import auth
 
@@ -56,7 +56,7 @@ Handler = Callable[..., Coroutine[Any, Any, HTTPResponse]]
 
 def refresh_seconds() -> int:
     """How often the lists reload themselves (STAFF_REFRESH_SECONDS, default 30)."""
-    return auth.int_setting("STAFF_REFRESH_SECONDS", 30)
+    return max(1, settings.current().staff_refresh_seconds)
 
 
 def local_time(timestamp: float | None) -> str:
@@ -89,7 +89,7 @@ def cookie_secure(request: Request) -> bool:
     auto (the default): always, except for a browser talking plain http to a server on
     the same machine (`make run` on localhost), with no proxy in between.
     """
-    setting = os.environ.get("STAFF_COOKIE_SECURE", "auto").strip().lower()
+    setting = settings.current().staff_cookie_secure.strip().lower()
     if setting in {"1", "true", "yes"}:
         return True
     if setting in {"0", "false", "no"}:
