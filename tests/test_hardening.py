@@ -453,6 +453,15 @@ def test_a_client_keeps_its_own_session_id_and_a_bad_one_gets_a_fresh_id(
         assert other.wait_for("session_history")[-1] == []
 
 
+def new_conversations(assistant, before: set[str], timeout: float = 30) -> set[str]:
+    """The conversations stored since `before` (a turn is saved just after its reply)."""
+    deadline = time.monotonic() + timeout
+    while not (added := conversation_ids(assistant) - before):
+        assert time.monotonic() < deadline, "no new conversation was stored"
+        time.sleep(0.2)
+    return added
+
+
 def conversation_ids(assistant) -> set[str]:
     import sqlite3
 
@@ -466,7 +475,7 @@ def test_knowing_a_conversations_id_opens_nothing(assistant, patients):
     before = conversation_ids(assistant)
     alice.say("what is prp")
     alice.wait_for_answers(1)
-    (conversation,) = conversation_ids(assistant) - before
+    (conversation,) = new_conversations(assistant, before)
     assert conversation != alice_id  # what staff, logs and the store see is derived
     mallory = open_patient(assistant, patients)
     assert mallory.start(conversation) == conversation  # accepted, as any client id...
@@ -487,7 +496,7 @@ def test_rest_can_never_write_into_a_web_chat_conversation(assistant, patients):
     before = conversation_ids(assistant)
     patient.say("what is prp")
     patient.wait_for_answers(1)
-    (conversation,) = conversation_ids(assistant) - before
+    (conversation,) = new_conversations(assistant, before)
     for sender in (conversation, client_id):
         intruder = post(
             assistant["base"], {"sender": sender, "message": "I have a fever"}

@@ -10,6 +10,7 @@ from __future__ import annotations
 import csv
 import io
 import re
+import time
 import uuid
 from datetime import datetime
 
@@ -37,8 +38,17 @@ PARKING = [
     "where is the patient parking at the clinic",
     "do you have free parking for patients",
 ]
-OTHERS = ["can i bring my dog to the appointment", "do you take medicare insurance"]
+OTHERS = ["can i bring my dog to the waiting room", "do you take medicare insurance"]
 QUIET_DAY = "2026-06-15"
+
+
+def stored(console, conversation: str, timeout: float = 30) -> None:
+    """Wait until the conversation's summary row (written with its turn) is there."""
+    deadline = time.monotonic() + timeout
+    query = "SELECT COUNT(*) FROM conversation_summaries WHERE conversation_id = ?"
+    while console.sql(query, conversation)[0][0] == 0:
+        assert time.monotonic() < deadline, f"{conversation} was never stored"
+        time.sleep(0.2)
 
 
 def patient() -> str:
@@ -80,6 +90,7 @@ def test_feedback_clusters_charts_and_an_acknowledged_emergency(
         console.say(asker, question)
     noon = datetime.fromisoformat(f"{QUIET_DAY}T12:00:00").timestamp()
     for asker in askers:
+        stored(console, asker)  # the turn's rows are written just after the reply
         console.sql(
             "UPDATE missed_questions SET asked_at = ? WHERE conversation_id = ?",
             noon,
@@ -114,7 +125,9 @@ def test_feedback_clusters_charts_and_an_acknowledged_emergency(
         href = export.get_attribute("href")
         body = page.request.get(f"{console.base}{href}")
         rows = list(csv.DictReader(io.StringIO(body.text())))
-        assert {r["question"] for r in rows} == set(PARKING + OTHERS)
+        # Ours only (a leaflet another test adds may answer one of OTHERS: fine).
+        asked = {r["question"] for r in rows}
+        assert set(PARKING) <= asked <= set(PARKING + OTHERS), asked
         (rank,) = {r["rank"] for r in rows if r["question"] in PARKING}
         together = {r["question"] for r in rows if r["rank"] == rank}
         assert together == set(PARKING)  # the parking questions, and nothing else
