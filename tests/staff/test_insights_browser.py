@@ -29,16 +29,18 @@ from tests.staff.conftest import PASSWORD
 
 pytestmark = [pytest.mark.browser, pytest.mark.e2e, pytest.mark.slow]
 
-# Unanswered questions on one theme no document of the session covers (other tests add
-# leaflets to the same store, one of them about driving home after sedation), and two on
-# themes of their own. They are moved to a day of their own (QUIET_DAY) before the grouped
-# page is read for that day, so the other tests' unanswered questions cannot join them.
-PARKING = [
-    "is there parking for patients at the clinic",
-    "where is the patient parking at the clinic",
-    "do you have free parking for patients",
+# Questions on one theme no document of the session covers, and two on themes of their
+# own, moved to a day of their own (QUIET_DAY) before the grouped page is read for that
+# day, so the other tests' unanswered questions cannot join them. Other tests add
+# leaflets to the same store, and a question the evidence gives "did you mean" offers
+# for is not (yet) a missed one: at least two of the theme's must be missed, and those
+# grouped together, apart from the others.
+THEME = [
+    "is there free wifi for patients in the lobby",
+    "what is the wifi password in the lobby",
+    "does the lobby have free wifi",
 ]
-OTHERS = ["can i bring my dog to the waiting room", "do you take medicare insurance"]
+OTHERS = ["can i bring my dog along", "do you take medicare insurance"]
 QUIET_DAY = "2026-06-15"
 
 
@@ -80,13 +82,13 @@ def test_feedback_clusters_charts_and_an_acknowledged_emergency(
         expect(wait_for_more_answers(chat, before + 1)).to_contain_text("call you back")
     finally:
         chat_profile.close()
-    # Elsewhere (REST): a typed yes, three patients asking about parking, and an
+    # Elsewhere (REST): a typed yes, patients asking about wifi and more, and an
     # emergency.
     helped = patient()
     console.say(helped, "what is prp?")
     assert "Thank you" in console.say(helped, "yes")[0]["text"]
-    askers = [patient() for _ in PARKING + OTHERS]
-    for asker, question in zip(askers, PARKING + OTHERS, strict=True):
+    askers = [patient() for _ in THEME + OTHERS]
+    for asker, question in zip(askers, THEME + OTHERS, strict=True):
         console.say(asker, question)
     noon = datetime.fromisoformat(f"{QUIET_DAY}T12:00:00").timestamp()
     for asker in askers:
@@ -127,15 +129,15 @@ def test_feedback_clusters_charts_and_an_acknowledged_emergency(
         rows = list(csv.DictReader(io.StringIO(body.text())))
         # Ours only (a leaflet another test adds may answer one of OTHERS: fine).
         asked = {r["question"] for r in rows}
-        assert set(PARKING) <= asked <= set(PARKING + OTHERS), asked
-        (rank,) = {r["rank"] for r in rows if r["question"] in PARKING}
+        assert asked <= set(THEME + OTHERS), asked
+        missed = asked & set(THEME)
+        assert len(missed) >= 2, asked
+        (rank,) = {r["rank"] for r in rows if r["question"] in missed}
         together = {r["question"] for r in rows if r["rank"] == rank}
-        assert together == set(PARKING)  # the parking questions, and nothing else
+        assert together == missed  # the theme's questions, and nothing else
         size = len(together)
-        parking = page.locator("ol.clusters > li").nth(int(rank) - 1)
-        expect(parking.get_by_role("heading")).to_contain_text(
-            f"{size} questions about"
-        )
+        group = page.locator("ol.clusters > li").nth(int(rank) - 1)
+        expect(group.get_by_role("heading")).to_contain_text(f"{size} questions about")
 
         page.get_by_role("link", name="Emergencies").click()
         row = page.locator(f'tr[data-conversation="{urgent}"]')
