@@ -14,11 +14,13 @@ declared by the time a session opens, so the layers point one way.
 from __future__ import annotations
 
 import os
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from functools import lru_cache
 from weakref import WeakKeyDictionary
 
+import sqlalchemy.exc
 from sqlalchemy import create_engine, event
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session, sessionmaker
@@ -70,6 +72,8 @@ def get_engine(url: str | None = None) -> Engine:
 #: How many of Base's tables each engine has had created (a weak key: the tracker
 #: store's engines come and go in tests).
 _TABLES_CREATED: WeakKeyDictionary[Engine, int] = WeakKeyDictionary()
+#: Tries at creating the tables when servers starting together race to create them.
+CREATE_ATTEMPTS = 5
 
 
 def create_tables(engine: Engine) -> None:
@@ -81,7 +85,17 @@ def create_tables(engine: Engine) -> None:
     """
     declared = len(Base.metadata.tables)
     if _TABLES_CREATED.get(engine) != declared:
-        Base.metadata.create_all(engine)
+        for attempt in range(CREATE_ATTEMPTS):
+            try:
+                Base.metadata.create_all(engine)
+                break
+            except (sqlalchemy.exc.IntegrityError, sqlalchemy.exc.ProgrammingError):
+                # Another server created the same table at the same moment (PostgreSQL:
+                # a unique violation in pg_type, or "already exists"); once its
+                # transaction is done, create_all finds the table and skips it.
+                if attempt == CREATE_ATTEMPTS - 1:
+                    raise
+                time.sleep(0.2 * (attempt + 1))
         _TABLES_CREATED[engine] = declared
 
 
