@@ -469,13 +469,27 @@ def conversation_ids(assistant) -> set[str]:
         return {row[0] for row in db.execute("SELECT DISTINCT sender_id FROM events")}
 
 
-def test_knowing_a_conversations_id_opens_nothing(assistant, patients):
-    alice = open_patient(assistant, patients)
-    alice_id = alice.start()
+def asked_about_prp(assistant, patients) -> tuple[Patient, str, str]:
+    """A web chat patient who asked one question: (patient, client id, conversation)."""
+    patient = open_patient(assistant, patients)
+    client_id = patient.start()
     before = conversation_ids(assistant)
-    alice.say("what is prp")
-    alice.wait_for_answers(1)
+    patient.say("what is prp")
+    patient.wait_for_answers(1)
     (conversation,) = new_conversations(assistant, before)
+    return patient, client_id, conversation
+
+
+def typed_history(assistant, patients, client_id: str) -> list[str]:
+    """What the patient typed, as a reloaded page with `client_id` is shown it."""
+    reloaded = open_patient(assistant, patients)
+    reloaded.start(client_id)
+    history = reloaded.wait_for("session_history")[-1]
+    return [t["text"] for t in history if t["sender"] == "user"]
+
+
+def test_knowing_a_conversations_id_opens_nothing(assistant, patients):
+    alice, alice_id, conversation = asked_about_prp(assistant, patients)
     assert conversation != alice_id  # what staff, logs and the store see is derived
     mallory = open_patient(assistant, patients)
     assert mallory.start(conversation) == conversation  # accepted, as any client id...
@@ -484,19 +498,11 @@ def test_knowing_a_conversations_id_opens_nothing(assistant, patients):
     mallory.wait_for_answers(1)
     time.sleep(1)
     assert len(alice.answers()) == 1  # nothing of mallory's reached alice
-    reloaded = open_patient(assistant, patients)
-    reloaded.start(alice_id)
-    history = reloaded.wait_for("session_history")[-1]
-    assert [t["text"] for t in history if t["sender"] == "user"] == ["what is prp"]
+    assert typed_history(assistant, patients, alice_id) == ["what is prp"]
 
 
 def test_rest_can_never_write_into_a_web_chat_conversation(assistant, patients):
-    patient = open_patient(assistant, patients)
-    client_id = patient.start()
-    before = conversation_ids(assistant)
-    patient.say("what is prp")
-    patient.wait_for_answers(1)
-    (conversation,) = new_conversations(assistant, before)
+    patient, client_id, conversation = asked_about_prp(assistant, patients)
     for sender in (conversation, client_id):
         intruder = post(
             assistant["base"], {"sender": sender, "message": "I have a fever"}
@@ -509,10 +515,7 @@ def test_rest_can_never_write_into_a_web_chat_conversation(assistant, patients):
             assert sessions_of(assistant, sender) == 1
     time.sleep(1)
     assert len(patient.answers()) == 1  # nothing reached the patient's page
-    reloaded = open_patient(assistant, patients)
-    reloaded.start(client_id)
-    history = reloaded.wait_for("session_history")[-1]
-    assert [t["text"] for t in history if t["sender"] == "user"] == ["what is prp"]
+    assert typed_history(assistant, patients, client_id) == ["what is prp"]
 
 
 def sessions_of(assistant, sender: str) -> int:
