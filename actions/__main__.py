@@ -18,7 +18,10 @@ from typing import Any
 # action server never uses it, and it would triple the server's memory.
 sys.modules.setdefault("tensorflow", None)  # type: ignore[arg-type]
 
-from clinic import privacy, settings  # noqa: E402
+from clinic import cpu, privacy, settings  # noqa: E402
+
+cpu.one_blas_thread()  # before spaCy imports numpy (clinic.cpu)
+
 from clinic.quiet import silence_deprecations  # noqa: E402
 
 silence_deprecations()

@@ -23,8 +23,10 @@ import os
 import sys
 from functools import partial
 
-from clinic import privacy, settings
+from clinic import cpu, privacy, settings
 from clinic.quiet import silence_deprecations
+
+cpu.one_blas_thread()  # before Rasa imports numpy (clinic.cpu)
 
 logger = logging.getLogger(__name__)
 
