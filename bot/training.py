@@ -31,6 +31,7 @@ INPUT_FILES = (
     "bot/policies.py",
     "bot/red_flags.py",
     "bot/language.py",
+    "clinic/intents.py",
 )
 INPUT_DIRS = ("data",)
 
