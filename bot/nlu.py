@@ -94,8 +94,9 @@ class RedFlagDetector(_Rule):
       - a reported red flag sets the emergency (or crisis) intent, and adds
         `red_flag: {kind, reply, matched}` to the parse data for triage;
       - a symptom only mentioned as negated, past or in a general question ("no fever",
-        "is a headache normal after an epidural?") overrules a classifier that guessed an
-        emergency: the next intent in the ranking is taken;
+        "is a headache normal after an epidural?"), or a message that says all is well now
+        or over ("fully recovered now", "nothing new"), overrules a classifier that
+        guessed an emergency: the next intent in the ranking is taken;
       - with no symptom pattern at all, the classifier's emergency guess stands when its
         confidence reaches `classifier_threshold` (it may know a way of putting it that
         the patterns do not);
@@ -133,8 +134,10 @@ class RedFlagDetector(_Rule):
             flag = assessment.flag
             if flag is None:
                 intent = message.get(INTENT) or {}
-                if assessment.not_current or (
-                    intent.get("confidence", 0.0) < self.classifier_threshold
+                if (
+                    assessment.not_current
+                    or assessment.all_clear
+                    or intent.get("confidence", 0.0) < self.classifier_threshold
                 ):
                     self._demote_emergency_guess(message, language)
                 if assessment.not_current or self._names_a_symptom(message):

@@ -97,11 +97,14 @@ class Assessment:
 
     `flag` is the red flag reported now, if any; `not_current` lists the kinds that are
     mentioned but negated, past, or asked about in general ("no fever", "is a headache
-    normal after an epidural?").
+    normal after an epidural?"); `all_clear`, with no flag, that the message says all is
+    well now or over (vocabulary `all_clear`: "fully recovered now", "nothing new").
     """
 
     flag: RedFlag | None
     not_current: tuple[str, ...] = ()
+    #: No flag, and the message says the writer is well or it is over ("fine now").
+    all_clear: bool = False
 
 
 def _one_edit_apart(a: str, b: str) -> bool:
@@ -281,6 +284,11 @@ class RedFlagDetector:
             for lang in languages
         }
         self._folded: dict[tuple[str, str], str] = {}
+        self.all_clear = [
+            re.compile(p)
+            for rules in vocabulary.red_flag_rules.values()
+            for p in rules.all_clear
+        ]
 
     def detect(self, text: str, language: str | None = None) -> RedFlag | None:
         """The first red flag the message reports, self-harm first; None if none."""
@@ -314,6 +322,7 @@ class RedFlagDetector:
         return Assessment(
             found[0] if found else None,
             tuple(k for k in not_current if k not in reported),
+            not found and any(p.search(message) for p in self.all_clear),
         )
 
     def fold_typos(self, message: str, language: str = "en") -> str:

@@ -61,6 +61,10 @@ class ContextRules:
     hypothetical: tuple[str, ...] = ()
     past_clause: tuple[str, ...] = ()
     first_person_report: tuple[str, ...] = ()
+    #: Said anywhere in a message that matches no symptom pattern, these say the writer is
+    #: well or it is over ("fully recovered now", "nothing new", "ya estoy bien"): the
+    #: classifier's emergency guess is not taken (bot.nlu.RedFlagDetector).
+    all_clear: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)

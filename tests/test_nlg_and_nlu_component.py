@@ -252,3 +252,25 @@ def test_a_negated_symptom_overrules_a_classifier_guessing_an_emergency():
     assert (
         unknown.get("intent")["name"] == "report_red_flag"
     )  # no pattern: the guess stands
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "had a nasty water infection in may, all sorted now",
+        "my eyes stung from the eye drops this morning",
+        "tuve infeccion en la orina pero ya estoy bien",
+    ],
+)
+def test_a_message_saying_all_is_well_now_overrules_an_emergency_guess(text):
+    """No pattern matches, and the message says it is over or everyday (vocabulary
+    `all_clear`, dev9 round): the classifier's emergency guess is not taken."""
+    ranking = [
+        {"name": "report_red_flag", "confidence": 0.99},
+        {"name": "out_of_scope", "confidence": 0.01},
+    ]
+    message = Message(
+        data={"text": text, "intent": ranking[0], "intent_ranking": ranking}
+    )
+    RedFlagDetector(classifier_threshold=0.95).process([message])
+    assert message.get("intent")["name"] != "report_red_flag"

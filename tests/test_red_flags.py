@@ -332,3 +332,49 @@ def test_an_inflection_is_not_folded_onto_a_neighbouring_keyword(detector):
 def test_context_rules_of_the_fifth_to_eighth_rounds(detector, text, flagged):
     """Each case is one general rule (dev5-dev8 rounds), in words of no table."""
     assert (detector.detect(text) is not None) == flagged, text
+
+
+@pytest.mark.parametrize(
+    ("text", "flagged"),
+    [
+        # Pain out of control now needs no procedure named: a <severe> word with an
+        # <uncontrolled> one ("nothing helps", "screaming", "can't move", "on the floor").
+        ("the pain is off the scale, 10/10, the tablets are doing nothing", True),
+        ("el dolor sigue en 10 y ni los calmantes me sirven", True),
+        ("me duele tantisimo la cadera que no puedo ni caminar", True),
+        # Relatives' words for confusion and stroke signs.
+        ("my grandad is so muddled today, thinks its 1990", True),
+        ("i'm a bit muddled about which form to fill in", False),
+        ("she didn't recognise her own sister at lunch", True),
+        ("his words won't come out properly since this afternoon", True),
+        ("my left side has gone numb and floppy", True),
+        # Blacking out something on paper is not blacking out.
+        ("crossed out and blacked out my old address on the letter", False),
+        ("blacked out in the kitchen this morning", True),
+        # Spanish verb forms of other people and other regions.
+        ("a mi papa le revienta la cabeza desde la manana", True),
+        ("se le durmio toda la pierna a mi esposo", True),
+        ("me prive en la fila del banco", True),
+        ("me privo de los dulces por la dieta", False),
+        ("se me puso todo borroso el ojo derecho", True),
+        ("mi hija dice que se quiere hacer dano", True),
+        # A long-standing condition or an everyday cause named as the cause, unless asked.
+        (
+            "my uncle lost the sight in one eye because of glaucoma, is the steroid safe?",
+            False,
+        ),
+        ("i cant see out of my left eye, is it from my diabetes?", True),
+        ("tengo la mano dormida de estar en la compu", False),
+        # Someone else's episode told by a writer who expects to be fine; people in general.
+        ("my brother fainted at his appointment but i'm confident i'll be fine", False),
+        (
+            "mi primo se desmayo en su cita pero estoy segura de que voy a estar bien",
+            False,
+        ),
+        ("booked in for thursday, do patients usually faint", False),
+        ("la gente se desmaya con esto?", False),
+    ],
+)
+def test_context_rules_of_the_ninth_round(detector, text, flagged):
+    """Each case is one general rule of the dev9 round, in words of no table."""
+    assert (detector.detect(text) is not None) == flagged, text
