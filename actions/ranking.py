@@ -39,6 +39,9 @@ EVIDENCE_MARGIN = _SEARCH.search_evidence_margin
 HEADING_WEIGHT = _SEARCH.search_heading_weight
 KIND_WEIGHT = _SEARCH.search_kind_weight
 BM25_WEIGHT = _SEARCH.search_bm25_weight
+#: Taken off the evidence of a section of a document about another injection than the
+#: one the question names (knowledge.evidence.Coverage.off_topic).
+OFF_TOPIC_WEIGHT = _SEARCH.search_off_topic_weight
 #: The coverage of a section that holds nothing of the question.
 NO_COVERAGE = Coverage()
 #: A BM25 match worth offering in a "did you mean".
@@ -120,6 +123,7 @@ class Candidate:
             + HEADING_WEIGHT * self.cover.heading_share
             + KIND_WEIGHT * self.of_kind
             + BM25_WEIGHT * relative
+            - OFF_TOPIC_WEIGHT * self.cover.off_topic
         )
 
 

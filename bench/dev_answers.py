@@ -1,12 +1,12 @@
 """`python -m bench.dev_answers`: the answering logic on the DEV set, fast enough to iterate.
 
-The dev set (tests/nlu/dev_leaflet_questions.yml, about the dev leaflet in
+The dev set (tests/nlu/dev_leaflet_questions.yml, about the dev leaflets in
 tests/fixtures/dev_documents/ and the guide, with questions nothing covers) is what the
 free-text thresholds are calibrated on; the test sets are only ever measured
 (bench.quality). The model's parses are kept in bench/out/ per model file, so a change
 to the answering code is measured again in seconds, without loading Rasa.
 
-    python -m bench.dev_answers        the figures
+    python -m bench.dev_answers        the figures (right section by document too)
     python -m bench.dev_answers -v     and every question answered wrongly
 """
 
@@ -19,7 +19,12 @@ from pathlib import Path
 from typing import Any
 
 from bench.quality import store_with_leaflets
-from bot.evaluation import answer_report, load_labelled, parse_messages
+from bot.evaluation import (
+    LabelledQuestion,
+    answer_report,
+    load_labelled,
+    parse_messages,
+)
 from bot.training import MODEL_FILE, ROOT
 
 DEV_QUESTIONS = ROOT / "tests" / "nlu" / "dev_leaflet_questions.yml"
@@ -46,13 +51,27 @@ def cached_parses(texts: list[str], model: Path = MODEL_FILE) -> dict[str, Any]:
 def main() -> int:
     questions = load_labelled(DEV_QUESTIONS)
     parses = cached_parses([q.text for q in questions])
+    by_document: dict[str, list[LabelledQuestion]] = {}
+    for question in questions:
+        if question.covered:
+            owed = question.document or (question.section or "").rpartition("#")[0]
+            by_document.setdefault(owed, []).append(question)
     with store_with_leaflets(DEV_DOCUMENTS):
         report = answer_report(questions, [parses[q.text] for q in questions])
+        parts = {
+            document: answer_report(asked, [parses[q.text] for q in asked])
+            for document, asked in sorted(by_document.items())
+        }
     print(
-        f"dev set ({DEV_QUESTIONS.relative_to(ROOT)}, guide + dev leaflet): "
+        f"dev set ({DEV_QUESTIONS.relative_to(ROOT)}, guide + dev leaflets): "
         f"right {report.right_section:.3f} (n={report.covered_questions}), "
         f"honest {report.honest_not_covered:.3f} (n={report.not_covered_questions})"
     )
+    for document, part in parts.items():
+        print(
+            f"  right, {document}: {part.right_section:.3f} "
+            f"(n={part.covered_questions})"
+        )
     if "-v" in sys.argv:
         for text, gold, got in report.wrong:
             print(f"  [{gold} -> {got}] {text}")

@@ -116,6 +116,9 @@ class LabelledQuestion:
     section: str | None
     document: str | None = None
     heading: str | None = None
+    #: Other sections that answer it as well, (document, heading) each: a question that
+    #: names no injection may be answered alike by two leaflets.
+    also: tuple[tuple[str | None, str], ...] = ()
 
     @property
     def covered(self) -> bool:
@@ -129,15 +132,25 @@ class LabelledQuestion:
             return cited.get("file", file) == file and str(cited["number"]) == number
         if self.heading is None:
             return False
-        path = cited.get("heading_path") or [cited.get("title")]
-        same_doc = self.document is None or cited.get("file") == self.document
-        return same_doc and self.heading.lower() in {
-            str(h).lower() for h in path[-1:]
-        } | {str(cited.get("title", "")).lower()}
+        owed = ((self.document, self.heading), *self.also)
+        return any(_cites(cited, document, heading) for document, heading in owed)
+
+
+def _cites(cited: dict[str, Any], document: str | None, heading: str) -> bool:
+    """Whether a cited section is the one of `document` under this deepest heading."""
+    path = cited.get("heading_path") or [cited.get("title")]
+    same_doc = document is None or cited.get("file") == document
+    return same_doc and heading.lower() in {str(h).lower() for h in path[-1:]} | {
+        str(cited.get("title", "")).lower()
+    }
 
 
 def load_labelled(path: Path) -> list[LabelledQuestion]:
-    """Read a test set: `questions:` of {text, section | document + heading}."""
+    """Read a test set: `questions:` of {text, section | document + heading}.
+
+    A question answered alike by other sections lists them under `also:`, each a
+    {document, heading}.
+    """
     data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
     questions = []
     for row in data.get("questions") or []:
@@ -150,6 +163,10 @@ def load_labelled(path: Path) -> list[LabelledQuestion]:
                 section=None if not_covered or section is None else str(section),
                 document=row.get("document"),
                 heading=None if not_covered or heading is None else str(heading),
+                also=tuple(
+                    (other.get("document"), str(other["heading"]))
+                    for other in row.get("also") or ()
+                ),
             )
         )
     return questions

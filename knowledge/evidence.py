@@ -21,6 +21,8 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass, field
 
+from spacy.language import Language
+from spacy.tokens import Token
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
@@ -31,10 +33,28 @@ from knowledge.vocabulary import project_vocabulary
 TERM_PREFIX = "term:"
 #: Shorter words are not corrected: one letter off makes another word too often.
 TYPO_MIN_LENGTH = 4
+#: Shorter words are not taken for a word one letter changed: "park" is not "pack".
+SUBSTITUTION_MIN_LENGTH = 5
+#: spaCy's English stop words that name what a question is about ("who do I call",
+#: "side effects", "lie on your front", "an empty stomach", "come off warfarin"):
+#: evidence counts them, the search does not.
+CONTENT_STOP_WORDS = frozenset(
+    {"call", "side", "front", "empty", "off", "alone", "move"}
+)
+#: The kind of term a document's title makes the topic of all of it: an injection.
+TOPIC_KIND = "injection_type"
 
 
 def _one_left_out(word: str) -> set[str]:
     return {word[:i] + word[i + 1 :] for i in range(len(word))}
+
+
+def _substituted(word: str, other: str) -> bool:
+    """Whether two words of one length differ by one letter changed (not two swapped)."""
+    if len(word) != len(other):
+        return False
+    differ = [i for i, (a, b) in enumerate(zip(word, other, strict=True)) if a != b]
+    return len(differ) == 1
 
 
 @dataclass(frozen=True)
@@ -72,6 +92,9 @@ class SectionWords:
     #: Each word the sections hold (of TYPO_MIN_LENGTH letters or more) by the forms it
     #: takes with one letter left out, and by itself.
     deletions: dict[str, frozenset[str]] = field(default_factory=dict)
+    #: The injections (TOPIC_KIND terms, as pseudo-words) each section's document title
+    #: names: what the whole document is about.
+    topics: dict[tuple[str, int], frozenset[str]] = field(default_factory=dict)
 
     def near(self, word: str) -> frozenset[str]:
         """The sections' words one slip from an unknown word (none for a known one)."""
@@ -80,6 +103,8 @@ class SectionWords:
         found: set[str] = set()
         for form in {word, *_one_left_out(word)}:
             found.update(self.deletions.get(form, ()))
+        if len(word) < SUBSTITUTION_MIN_LENGTH:
+            found = {w for w in found if not _substituted(word, w)}
         return frozenset(found)
 
     def idf(self, concept: Concept) -> float:
@@ -98,10 +123,16 @@ class SectionWords:
 
 @dataclass(frozen=True)
 class Coverage:
-    """The share of a question's weight a section holds: anywhere, and in its headings."""
+    """The share of a question's weight a section holds: anywhere, and in its headings.
+
+    `off_topic`: the question names an injection, and the section is of a document
+    about another one (its title names it) and names none the question does ("can I
+    drive home after my epidural" and a joint injection leaflet's "Can I drive home?").
+    """
 
     share: float = 0.0
     heading_share: float = 0.0
+    off_topic: bool = False
 
 
 def question_concepts(
@@ -121,8 +152,8 @@ def question_concepts(
             concepts.setdefault(TERM_PREFIX + entity.ent_id_, frozenset())
             in_term.update(token.i for token in entity)
     for token in doc:
-        word = pipeline.token_lemma(token, nlp)
-        if word is None or token.i in in_term:
+        word = _lemma(token, nlp)
+        if word is None or token.i in in_term or _says_nothing(word, nlp):
             continue
         if english and word in vocabulary.search_ignore:
             continue
@@ -134,9 +165,27 @@ def question_concepts(
     ]
 
 
+def _says_nothing(lemma: str, nlp: Language) -> bool:
+    """A lemma that is a stop word ("i'm" gives "be") or a number ("type 2", "17")."""
+    if lemma in CONTENT_STOP_WORDS:
+        return False
+    return lemma in nlp.Defaults.stop_words or lemma.isdigit()
+
+
+def _lemma(token: Token, nlp: Language) -> str | None:
+    """A token's lemma as the search takes it (knowledge.pipeline.token_lemma).
+
+    The English stop words that say what a question is about (CONTENT_STOP_WORDS) are
+    kept.
+    """
+    if nlp.lang == pipeline.DEFAULT_LANGUAGE and token.lower_ in CONTENT_STOP_WORDS:
+        return token.lower_
+    return pipeline.token_lemma(token, nlp)
+
+
 def _lemmas(text: str, language: str) -> set[str]:
     nlp = pipeline.load(language)
-    return set(pipeline.lemmas(nlp(text), nlp))
+    return {word for token in nlp(text) if (word := _lemma(token, nlp)) is not None}
 
 
 def _named_terms(session: Session) -> dict[tuple[str, int], set[str]]:
@@ -166,11 +215,20 @@ def _title_terms(title: str, language: str) -> set[str]:
     }
 
 
+def _is_topic(word: str) -> bool:
+    """Whether a pseudo-word names a term of TOPIC_KIND (an injection)."""
+    if not word.startswith(TERM_PREFIX):
+        return False
+    term = project_vocabulary().term(word[len(TERM_PREFIX) :])
+    return term is not None and term.kind == TOPIC_KIND
+
+
 def _section_words(session: Session, language: str) -> SectionWords:
     named = _named_terms(session)
     titles: dict[str, set[str]] = {}
     words: dict[tuple[str, int], frozenset[str]] = {}
     headings: dict[tuple[str, int], frozenset[str]] = {}
+    topics: dict[tuple[str, int], frozenset[str]] = {}
     for section in queries.all_sections(session):
         if section.language != language:
             continue
@@ -179,6 +237,7 @@ def _section_words(session: Session, language: str) -> SectionWords:
         headings[key] = frozenset(heading)
         if section.document not in titles:
             titles[section.document] = _title_terms(section.document, language)
+        topics[key] = frozenset(filter(_is_topic, titles[section.document]))
         words[key] = frozenset(
             heading
             | _lemmas(section.body, language)
@@ -199,6 +258,7 @@ def _section_words(session: Session, language: str) -> SectionWords:
         headings=headings,
         frequency=frequency,
         deletions={k: frozenset(v) for k, v in deletions.items()},
+        topics=topics,
     )
 
 
@@ -227,14 +287,17 @@ def coverage(
     ]
     weighted = [(c, store.idf(c)) for c in concepts]
     total = sum(w for _, w in weighted)
+    asked = {c.lemma for c in concepts if _is_topic(c.lemma)}
     found = {}
     for key, held in store.words.items():
         heading = store.headings[key]
+        about = store.topics.get(key, frozenset())
         if not total:
             found[key] = Coverage()
             continue
         found[key] = Coverage(
             share=sum(w * c.credit(held) for c, w in weighted) / total,
             heading_share=sum(w * c.credit(heading) for c, w in weighted) / total,
+            off_topic=bool(asked and about) and not asked & held,
         )
     return found

@@ -3,6 +3,7 @@ covers, and when that is enough to answer, on real stores built in tmp_path."""
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -30,17 +31,28 @@ STEROID_MD = (
 )
 
 
-@pytest.fixture()
-def leaflet_store(
-    tmp_path: Path, sources: Path, monkeypatch: pytest.MonkeyPatch
-) -> Session:
-    """The guide and the leaflet above, in a store of their own."""
-    (sources / "steroid.md").write_text(STEROID_MD, encoding="utf-8")
+def _store_with(
+    leaflets: dict[str, str],
+    tmp_path: Path,
+    sources: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> Iterator[Session]:
+    """A session on a store of the guide and these leaflets (file name -> text)."""
+    for name, text in leaflets.items():
+        (sources / name).write_text(text, encoding="utf-8")
     url = f"sqlite:///{tmp_path / 'knowledge.db'}"
     build_store(url=url, sources_dir=sources)
     monkeypatch.setenv("KNOWLEDGE_DB_URL", url)
     with get_session_factory(url)() as session, session.begin():
         yield session
+
+
+@pytest.fixture()
+def leaflet_store(
+    tmp_path: Path, sources: Path, monkeypatch: pytest.MonkeyPatch
+) -> Iterator[Session]:
+    """The guide and the leaflet above, in a store of their own."""
+    yield from _store_with({"steroid.md": STEROID_MD}, tmp_path, sources, monkeypatch)
 
 
 def _by_title(session: Session, text: str) -> dict[str, Coverage]:
@@ -194,3 +206,75 @@ def test_a_question_the_leaflet_only_resembles_is_not_answered(
 ) -> None:
     answer = decide(leaflet_store, intent, [], text, 0)
     assert answer.outcome != "knowledge", answer
+
+
+#: A leaflet about another injection than the one above, with a driving section too.
+EPIDURAL_MD = (
+    "# Epidural steroid injection: before and after\n\nWhat to do before and after.\n\n"
+    "## Can I drive afterwards?\n\nNot on the day: your legs may feel weak.\n\n"
+    "## Washing\n\nShower from the next day.\n"
+)
+JOINT_MD = (
+    "# Your joint injection day\n\nThe day of a joint injection.\n\n"
+    "## Can I drive home?\n\nDo not drive home after a knee or hip injection.\n"
+)
+
+
+@pytest.fixture()
+def two_leaflets_store(
+    tmp_path: Path, sources: Path, monkeypatch: pytest.MonkeyPatch
+) -> Iterator[Session]:
+    """The guide, an epidural leaflet and a joint injection leaflet."""
+    leaflets = {"epidural.md": EPIDURAL_MD, "joint.md": JOINT_MD}
+    yield from _store_with(leaflets, tmp_path, sources, monkeypatch)
+
+
+def test_a_leaflet_about_another_injection_is_off_topic(
+    two_leaflets_store: Session,
+) -> None:
+    cover = _by_title(two_leaflets_store, "can i drive home after my epidural")
+    assert cover["Can I drive home?"].off_topic  # a joint injection leaflet
+    assert not cover["Can I drive afterwards?"].off_topic
+    assert not cover["Joint Pain"].off_topic  # the guide's title names no injection
+    # a question naming no injection is off no document's topic
+    plain = _by_title(two_leaflets_store, "can i drive home afterwards")
+    assert not any(c.off_topic for c in plain.values())
+
+
+def test_a_question_about_an_injection_is_answered_from_the_leaflet_about_it(
+    two_leaflets_store: Session,
+) -> None:
+    """The joint leaflet's heading holds more of the words, but not the injection."""
+    entities = [{"entity": "injection_type", "value": "epidural steroid injection"}]
+    text = "can i drive home after my epidural"
+    answer = decide(two_leaflets_store, "ask_aftercare", entities, text, 0)
+    assert answer.outcome == "knowledge", answer
+    assert answer.cited[0]["title"] == "Can I drive afterwards?"
+
+
+def test_off_topic_evidence_is_weaker_by_its_weight() -> None:
+    on = _candidate("a.md", 1, 0.6)
+    off = Candidate(
+        SectionRef("doc", "b.md", 1, "s1", "body"),
+        1.0,
+        search=1.0,
+        cover=Coverage(0.6 + ranking.OFF_TOPIC_WEIGHT / 2, off_topic=True),
+    )
+    assert answering_candidate([off, on]) is on
+
+
+def test_stop_words_and_numbers_are_no_content_but_some_stop_words_are() -> None:
+    concepts = {c.lemma for c in evidence.question_concepts("im type 2 diabetic")}
+    assert concepts == {"type", "diabetic"}  # "im" gives "be"; "2" says nothing
+    asked = {
+        c.lemma for c in evidence.question_concepts("who do i call about side effects")
+    }
+    assert {"call", "side", "effect"} <= asked
+
+
+def test_a_short_word_is_not_taken_for_another_with_one_letter_changed(
+    leaflet_store: Session,
+) -> None:
+    words = evidence.section_words(leaflet_store, "en")
+    assert "neck" in words.near("nekc")  # swapped letters still stand for it
+    assert words.near("nerk") == frozenset()  # "neck" with a letter changed

@@ -19,6 +19,7 @@ from typing import Any
 import pytest
 import yaml
 
+from bot.evaluation import load_labelled
 from knowledge.parser import parse_document
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -26,6 +27,8 @@ TRAINING_DIR = ROOT / "data" / "nlu"
 TEST_SETS_DIR = ROOT / "tests" / "nlu"
 SOURCES_DIR = ROOT / "knowledge" / "sources"
 FIXTURE_DOCUMENTS = ROOT / "tests" / "fixtures" / "documents"
+DEV_DOCUMENTS = ROOT / "tests" / "fixtures" / "dev_documents"
+DEV_QUESTIONS = TEST_SETS_DIR / "dev_leaflet_questions.yml"
 REAL_QUESTIONS = TEST_SETS_DIR / "real_questions.yml"
 LEAFLET_QUESTIONS = TEST_SETS_DIR / "leaflet_questions.yml"
 
@@ -283,6 +286,59 @@ def test_leaflet_questions_name_a_heading_of_their_leaflet() -> None:
         assert question.get("heading") in headings[document], question
         covered += 1
     assert covered >= 50 and not_covered >= 10
+
+
+def test_dev_questions_name_a_heading_of_their_dev_leaflet() -> None:
+    """The dev set's labels (and their `also:` alternatives) name real sections."""
+    questions = _load(DEV_QUESTIONS)
+    sections = _guide_sections()
+    headings = {
+        path.name: set(markdown_headings(path)) for path in DEV_DOCUMENTS.glob("*.md")
+    }
+    by_document = dict.fromkeys(headings, 0)
+    not_covered = 0
+    for question in questions:
+        assert isinstance(question.get("text"), str) and question["text"].strip()
+        label = question.get("section")
+        if label == NOT_COVERED:
+            assert "heading" not in question and "also" not in question, question
+            not_covered += 1
+            continue
+        if label is not None:
+            document, _, number = str(label).partition("#")
+            assert int(number) in sections[document], question
+            continue
+        owed = [question, *(question.get("also") or [])]
+        for other in owed:
+            assert other.get("heading") in headings[other["document"]], question
+        by_document[question["document"]] += 1
+    assert all(count >= 9 for count in by_document.values()), by_document
+    assert not_covered >= 70
+    normals = [normalise(q["text"]) for q in questions]
+    assert len(set(normals)) == len(normals), "duplicate questions"
+
+
+def test_a_question_two_leaflets_answer_alike_is_owed_either_section(
+    tmp_path: Path,
+) -> None:
+    path = tmp_path / "set.yml"
+    path.write_text(
+        "questions:\n"
+        '  - text: "when can i take the plaster off"\n'
+        "    document: a.md\n"
+        '    heading: "Can I shower?"\n'
+        "    also:\n"
+        "      - document: b.md\n"
+        '        heading: "Washing and the plaster"\n',
+        encoding="utf-8",
+    )
+    (question,) = load_labelled(path)
+    assert question.answered_by({"file": "a.md", "title": "Can I shower?"})
+    cited = {"file": "b.md", "heading_path": ["After", "Washing and the plaster"]}
+    assert question.answered_by(cited)
+    assert not question.answered_by(
+        {"file": "a.md", "title": "Washing and the plaster"}
+    )
 
 
 def _make_docx() -> Any:
