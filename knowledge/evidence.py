@@ -22,7 +22,6 @@ import math
 from dataclasses import dataclass, field
 
 from spacy.language import Language
-from spacy.tokens import Token
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
@@ -152,7 +151,7 @@ def question_concepts(
             concepts.setdefault(TERM_PREFIX + entity.ent_id_, frozenset())
             in_term.update(token.i for token in entity)
     for token in doc:
-        word = _lemma(token, nlp)
+        word = pipeline.token_lemma(token, nlp, CONTENT_STOP_WORDS)
         if word is None or token.i in in_term or _says_nothing(word, nlp):
             continue
         if english and word in vocabulary.search_ignore:
@@ -172,20 +171,9 @@ def _says_nothing(lemma: str, nlp: Language) -> bool:
     return lemma in nlp.Defaults.stop_words or lemma.isdigit()
 
 
-def _lemma(token: Token, nlp: Language) -> str | None:
-    """A token's lemma as the search takes it (knowledge.pipeline.token_lemma).
-
-    The English stop words that say what a question is about (CONTENT_STOP_WORDS) are
-    kept.
-    """
-    if nlp.lang == pipeline.DEFAULT_LANGUAGE and token.lower_ in CONTENT_STOP_WORDS:
-        return token.lower_
-    return pipeline.token_lemma(token, nlp)
-
-
 def _lemmas(text: str, language: str) -> set[str]:
     nlp = pipeline.load(language)
-    return {word for token in nlp(text) if (word := _lemma(token, nlp)) is not None}
+    return set(pipeline.lemmas(nlp(text), nlp, CONTENT_STOP_WORDS))
 
 
 def _named_terms(session: Session) -> dict[tuple[str, int], set[str]]:

@@ -100,18 +100,27 @@ def load(language: str = DEFAULT_LANGUAGE) -> Language:
     return nlp
 
 
-def lemmas(doc: Doc, nlp: Language) -> list[str]:
+def lemmas(doc: Doc, nlp: Language, keep: frozenset[str] = frozenset()) -> list[str]:
     """Lowercase lemmas of the content words of a doc, for indexing and search.
 
     The lookup table is keyed by lowercase forms, so tokens are lowercased before the
     lookup ("Injections" -> "injection"). In languages other than English, accents are
-    folded away after the lookup.
+    folded away after the lookup. `keep`: English stop words to count as content.
     """
-    return [word for token in doc if (word := token_lemma(token, nlp)) is not None]
+    return [
+        word for token in doc if (word := token_lemma(token, nlp, keep)) is not None
+    ]
 
 
-def token_lemma(token: Token, nlp: Language) -> str | None:
-    """One token's lemma as `lemmas` gives it, None for punctuation, space, stop words."""
+def token_lemma(
+    token: Token, nlp: Language, keep: frozenset[str] = frozenset()
+) -> str | None:
+    """One token's lemma as `lemmas` gives it, None for punctuation, space, stop words.
+
+    An English token whose lowercase form is in `keep` is its own lemma, stop word or not.
+    """
+    if nlp.lang == DEFAULT_LANGUAGE and token.lower_ in keep:
+        return token.lower_
     if token.is_punct or token.is_space or token.is_stop:
         return None
     table = nlp.get_pipe("lemmatizer").lookups.get_table("lemma_lookup")  # type: ignore[attr-defined]
